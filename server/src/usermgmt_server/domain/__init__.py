@@ -1,0 +1,1 @@
+"""The account rules of usermgmt, free of any transport, storage or crypto library."""

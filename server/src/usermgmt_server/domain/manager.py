@@ -1,0 +1,435 @@
+"""The user manager: every account rule lives here, behind the ports it is given."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+
+from usermgmt_server.domain.errors import (
+    EtagMismatch,
+    FieldViolation,
+    InvalidArgument,
+    InvalidCredentials,
+    PermissionDenied,
+    RequestIdReused,
+    UsernameTaken,
+    UserNotFound,
+)
+from usermgmt_server.domain.filters import parse_filter
+from usermgmt_server.domain.identifiers import identifier_key, normalize_password
+from usermgmt_server.domain.model import (
+    ADMIN_ROLE,
+    AuthenticationResult,
+    IdempotencyRecord,
+    ListedUsers,
+    Principal,
+    User,
+    UserState,
+)
+from usermgmt_server.domain.ports import (
+    AccessTokenIssuer,
+    Clock,
+    DuplicateRequest,
+    IdGenerator,
+    KeyedHasher,
+    PageTokenCodec,
+    PasswordHasher,
+    UserRepository,
+)
+from usermgmt_server.domain.validation import (
+    PasswordRules,
+    check_display_name,
+    check_email,
+    check_login,
+    check_new_password,
+    check_presented_password,
+    check_request_id,
+    check_roles,
+    check_user_id,
+    check_username,
+    raise_if_any,
+)
+
+logger = logging.getLogger(__name__)
+
+ME = "me"
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+SELF_EDITABLE_PATHS = frozenset({"display_name", "email", "username"})
+ADMIN_EDITABLE_PATHS = SELF_EDITABLE_PATHS | {"roles", "state"}
+IMMUTABLE_PATHS = frozenset({"user_id", "email_verified", "create_time", "update_time", "etag"})
+# Updates without an etag re-read and re-apply on a concurrent change this many times.
+_UNGUARDED_UPDATE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """The fields of a Register call."""
+
+    username: str
+    email: str
+    password: str
+    display_name: str = ""
+    request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UserPatch:
+    """New values for an update; only the paths named in the mask are applied."""
+
+    username: str = ""
+    email: str = ""
+    display_name: str = ""
+    roles: tuple[str, ...] = ()
+    state: UserState | None = None
+
+
+class UserManager:
+    """Owns the account rules: registration, sign-in, reads, updates, deletion and listing."""
+
+    def __init__(
+        self,
+        *,
+        users: UserRepository,
+        passwords: PasswordHasher,
+        tokens: AccessTokenIssuer,
+        page_tokens: PageTokenCodec,
+        keyed_hasher: KeyedHasher,
+        clock: Clock,
+        ids: IdGenerator,
+        password_rules: PasswordRules | None = None,
+    ) -> None:
+        self._users = users
+        self._passwords = passwords
+        self._tokens = tokens
+        self._page_tokens = page_tokens
+        self._keyed_hasher = keyed_hasher
+        self._clock = clock
+        self._ids = ids
+        self._password_rules = password_rules or PasswordRules()
+
+    # -- registration -------------------------------------------------------------------------
+
+    async def register(self, registration: Registration) -> User:
+        """Create an account; a replayed ``request_id`` returns the account it created first."""
+        self._check_registration(registration)
+        idempotency = None
+        if registration.request_id:
+            idempotency = IdempotencyRecord(
+                key=f"register:{registration.request_id}",
+                fingerprint=self._fingerprint(registration),
+                user_id="",
+            )
+            replayed = await self._replay(idempotency)
+            if replayed is not None:
+                return replayed
+        user = await self._new_user(
+            username=registration.username,
+            email=registration.email,
+            password=registration.password,
+            display_name=registration.display_name,
+            roles=(),
+        )
+        if idempotency is not None:
+            idempotency = replace(idempotency, user_id=user.user_id)
+        try:
+            await self._users.create(user, idempotency)
+        except DuplicateRequest:
+            assert idempotency is not None
+            replayed = await self._replay(idempotency)
+            if replayed is None:
+                raise UserNotFound() from None
+            return replayed
+        logger.info("user registered", extra={"user_id": user.user_id})
+        return user
+
+    async def ensure_admin(self, username: str, password: str, email: str = "") -> User:
+        """Create the bootstrap administrator unless an account with that username exists.
+
+        Safe when several instances start at once: the storage guards let one create win and
+        the others find the account.
+        """
+        violations = check_username(username, "bootstrap_admin_username")
+        violations += check_new_password(password, "bootstrap_admin_password", self._password_rules)
+        if email:
+            violations += check_email(email, "bootstrap_admin_email")
+        raise_if_any(violations)
+        existing = await self._users.find_by_username(identifier_key(username))
+        if existing is not None:
+            return existing
+        admin = await self._new_user(
+            username=username,
+            email=email,
+            password=password,
+            display_name=username,
+            roles=(ADMIN_ROLE,),
+            email_verified=bool(email),
+        )
+        try:
+            await self._users.create(admin)
+        except UsernameTaken:
+            existing = await self._users.find_by_username(identifier_key(username))
+            if existing is None:
+                raise
+            return existing
+        logger.info("bootstrap administrator created", extra={"user_id": admin.user_id})
+        return admin
+
+    # -- sign-in ------------------------------------------------------------------------------
+
+    async def authenticate(self, login: str, password: str) -> AuthenticationResult:
+        """Check a login and password; every failure is the same ``InvalidCredentials``."""
+        raise_if_any(
+            check_login(login, "login")
+            + check_presented_password(password, "password", self._password_rules)
+        )
+        password = normalize_password(password)
+        user = await self._find_by_login(login)
+        if user is None:
+            await self._passwords.verify_dummy(password)
+            raise InvalidCredentials()
+        if not await self._passwords.verify(user.password_hash, password):
+            raise InvalidCredentials()
+        if user.state is not UserState.ACTIVE:
+            raise InvalidCredentials()
+        if self._passwords.needs_rehash(user.password_hash):
+            await self._rehash(user, password)
+        return AuthenticationResult(access_token=self._tokens.issue(user), user=user)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def get_user(self, actor: Principal, user_id: str) -> User:
+        """The account ``user_id`` (``me`` = the caller), if the caller may see it."""
+        return await self._load_visible(actor, user_id, "user_id")
+
+    async def list_users(
+        self, actor: Principal, *, filter_text: str, page_size: int, page_token: str
+    ) -> ListedUsers:
+        """One page of accounts matching the filter; administrators only."""
+        self._require_admin(actor)
+        if page_size < 0 or page_size > MAX_PAGE_SIZE:
+            raise InvalidArgument(
+                [FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")]
+            )
+        user_filter = parse_filter(filter_text)
+        binding = user_filter.canonical
+        cursor = self._page_tokens.decode(page_token, binding) if page_token else None
+        if user_filter.email_key is not None or user_filter.username_key is not None:
+            return ListedUsers(users=await self._lookup_filtered(user_filter), next_page_token="")
+        page = await self._users.list_page(
+            state=user_filter.state, limit=page_size or DEFAULT_PAGE_SIZE, cursor=cursor
+        )
+        next_token = self._page_tokens.encode(page.next_cursor, binding) if page.next_cursor else ""
+        return ListedUsers(users=page.users, next_page_token=next_token)
+
+    # -- changes ------------------------------------------------------------------------------
+
+    async def update_user(
+        self,
+        actor: Principal,
+        user_id: str,
+        *,
+        etag: str,
+        paths: list[str],
+        patch: UserPatch,
+    ) -> User:
+        """Apply the masked fields of ``patch``; a stale ``etag`` raises ``EtagMismatch``."""
+        paths = self._check_update(actor, paths, patch)
+        for attempt in range(_UNGUARDED_UPDATE_ATTEMPTS):
+            current = await self._load_visible(actor, user_id, "user.user_id")
+            if etag and etag != current.etag:
+                raise EtagMismatch()
+            updated = self._apply(current, paths, patch)
+            if updated == current:
+                return current
+            try:
+                await self._users.update(current, updated)
+            except EtagMismatch:
+                if etag or attempt == _UNGUARDED_UPDATE_ATTEMPTS - 1:
+                    raise
+                continue
+            logger.info("user updated", extra={"user_id": updated.user_id, "paths": paths})
+            return updated
+        raise EtagMismatch()  # pragma: no cover - the loop always returns or raises
+
+    async def delete_user(self, actor: Principal, user_id: str, *, etag: str) -> None:
+        """Delete the account and free its username and e-mail address."""
+        current = await self._load_visible(actor, user_id, "user_id")
+        if etag and etag != current.etag:
+            raise EtagMismatch()
+        await self._users.delete(current)
+        logger.info("user deleted", extra={"user_id": current.user_id})
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _check_registration(self, registration: Registration) -> None:
+        raise_if_any(
+            check_username(registration.username, "username")
+            + check_email(registration.email, "email")
+            + check_new_password(registration.password, "password", self._password_rules)
+            + check_display_name(registration.display_name, "display_name")
+            + check_request_id(registration.request_id, "request_id")
+        )
+
+    def _fingerprint(self, registration: Registration) -> str:
+        payload = json.dumps(
+            [
+                registration.username,
+                registration.email,
+                normalize_password(registration.password),
+                registration.display_name,
+            ],
+            ensure_ascii=False,
+        )
+        return self._keyed_hasher.digest("idempotency", payload.encode("utf-8"))
+
+    async def _replay(self, idempotency: IdempotencyRecord) -> User | None:
+        stored = await self._users.get_idempotency_record(idempotency.key)
+        if stored is None:
+            return None
+        if stored.fingerprint != idempotency.fingerprint:
+            raise RequestIdReused()
+        user = await self._users.get(stored.user_id)
+        if user is None:
+            raise UserNotFound()
+        return user
+
+    async def _new_user(
+        self,
+        *,
+        username: str,
+        email: str,
+        password: str,
+        display_name: str,
+        roles: tuple[str, ...],
+        email_verified: bool = False,
+    ) -> User:
+        now = self._clock.now()
+        return User(
+            user_id=self._ids.new_user_id(),
+            username=username,
+            username_key=identifier_key(username),
+            email=email,
+            email_key=identifier_key(email) if email else "",
+            display_name=display_name,
+            state=UserState.ACTIVE,
+            email_verified=email_verified,
+            roles=roles,
+            create_time=now,
+            update_time=now,
+            version=1,
+            password_hash=await self._passwords.hash(normalize_password(password)),
+        )
+
+    async def _find_by_login(self, login: str) -> User | None:
+        key = identifier_key(login)
+        if "@" in key:
+            return await self._users.find_by_email(key)
+        return await self._users.find_by_username(key)
+
+    async def _rehash(self, user: User, password: str) -> None:
+        try:
+            await self._users.replace_password_hash(user, await self._passwords.hash(password))
+        except (EtagMismatch, UserNotFound):
+            # Another change won the race; the next sign-in rehashes.
+            return
+
+    async def _load_visible(self, actor: Principal, user_id: str, field: str) -> User:
+        target = actor.user_id if user_id == ME else user_id
+        raise_if_any(check_user_id(target, field))
+        if target != actor.user_id and not actor.is_admin:
+            raise PermissionDenied("only administrators may access other users")
+        user = await self._users.get(target)
+        if user is None:
+            raise UserNotFound()
+        return user
+
+    async def _lookup_filtered(self, user_filter) -> list[User]:  # type: ignore[no-untyped-def]
+        user = None
+        if user_filter.email_key is not None:
+            user = await self._users.find_by_email(user_filter.email_key)
+        if user_filter.username_key is not None:
+            if user is None and user_filter.email_key is None:
+                user = await self._users.find_by_username(user_filter.username_key)
+            elif user is not None and user.username_key != user_filter.username_key:
+                user = None
+        if user is None or (user_filter.state is not None and user.state != user_filter.state):
+            return []
+        return [user]
+
+    @staticmethod
+    def _require_admin(actor: Principal) -> None:
+        if not actor.is_admin:
+            raise PermissionDenied("administrators only")
+
+    def _check_update(self, actor: Principal, paths: list[str], patch: UserPatch) -> list[str]:
+        if not paths:
+            paths = self._implied_paths(patch)
+            if not paths:
+                raise InvalidArgument(
+                    [FieldViolation("update_mask", "names no field and the user sets none")]
+                )
+        violations: list[FieldViolation] = []
+        for index, path in enumerate(paths):
+            field = f"update_mask.paths[{index}]"
+            if path in IMMUTABLE_PATHS:
+                violations.append(FieldViolation(field, f"{path!r} cannot be changed"))
+            elif path not in ADMIN_EDITABLE_PATHS:
+                violations.append(FieldViolation(field, f"unknown field {path!r}"))
+            elif paths.index(path) != index:
+                violations.append(FieldViolation(field, f"{path!r} is named twice"))
+        raise_if_any(violations)
+        if not actor.is_admin and not set(paths) <= SELF_EDITABLE_PATHS:
+            raise PermissionDenied("only administrators may change roles or state")
+        checks = {
+            "username": lambda: check_username(patch.username, "user.username"),
+            "email": lambda: check_email(patch.email, "user.email"),
+            "display_name": lambda: check_display_name(patch.display_name, "user.display_name"),
+            "roles": lambda: check_roles(list(patch.roles), "user.roles"),
+            "state": lambda: (
+                [FieldViolation("user.state", "must be a specific state")]
+                if patch.state is None
+                else []
+            ),
+        }
+        raise_if_any([violation for path in paths for violation in checks[path]()])
+        return paths
+
+    @staticmethod
+    def _implied_paths(patch: UserPatch) -> list[str]:
+        # AIP-134: without a mask, every populated field is updated.
+        populated = {
+            "username": bool(patch.username),
+            "email": bool(patch.email),
+            "display_name": bool(patch.display_name),
+            "roles": bool(patch.roles),
+            "state": patch.state is not None,
+        }
+        return [path for path, present in populated.items() if present]
+
+    def _apply(self, current: User, paths: list[str], patch: UserPatch) -> User:
+        changes: dict[str, object] = {}
+        if "username" in paths and patch.username != current.username:
+            changes.update(username=patch.username, username_key=identifier_key(patch.username))
+        if "email" in paths and patch.email != current.email:
+            email_key = identifier_key(patch.email)
+            changes.update(email=patch.email, email_key=email_key)
+            if email_key != current.email_key:
+                changes["email_verified"] = False
+        if "display_name" in paths and patch.display_name != current.display_name:
+            changes["display_name"] = patch.display_name
+        if "roles" in paths:
+            roles = tuple(dict.fromkeys(patch.roles))
+            if roles != current.roles:
+                changes["roles"] = roles
+        if "state" in paths and patch.state is not current.state:
+            changes["state"] = patch.state
+        if not changes:
+            return current
+        return replace(
+            current, **changes, version=current.version + 1, update_time=self._clock.now()
+        )
+
+
+__all__ = ["ME", "Registration", "UserManager", "UserPatch"]

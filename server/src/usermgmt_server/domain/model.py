@@ -1,0 +1,125 @@
+"""Domain entities: users, the principal behind a call, and the values the manager trades in."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ADMIN_ROLE = "admin"
+
+
+class UserState(enum.Enum):
+    """Lifecycle state of an account (stored by name)."""
+
+    ACTIVE = "ACTIVE"
+    PENDING_VERIFICATION = "PENDING_VERIFICATION"
+    DISABLED = "DISABLED"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A stored account, including its password hash (never shown by ``repr``).
+
+    ``username_key`` and ``email_key`` are the normalised forms that enforce uniqueness;
+    ``version`` grows by one on every visible change and is the source of the etag.
+    """
+
+    user_id: str
+    username: str
+    username_key: str
+    email: str
+    email_key: str
+    display_name: str
+    state: UserState
+    email_verified: bool
+    roles: tuple[str, ...]
+    create_time: datetime
+    update_time: datetime
+    version: int
+    password_hash: str = field(repr=False)
+
+    @property
+    def etag(self) -> str:
+        """Opaque concurrency tag derived from the version (AIP-154)."""
+        return f"v{self.version}"
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the account holds the admin role."""
+        return ADMIN_ROLE in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of an RPC, as proven by its access token."""
+
+    user_id: str
+    roles: tuple[str, ...] = ()
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the caller holds the admin role."""
+        return ADMIN_ROLE in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """An access token and its lifetime in seconds."""
+
+    token: str = field(repr=False)
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationResult:
+    """What a successful sign-in returns."""
+
+    access_token: IssuedToken
+    user: User
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """The first outcome of a creating call made with a request id (AIP-155)."""
+
+    key: str
+    fingerprint: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserFilter:
+    """Conditions of a ListUsers filter, already normalised; ``canonical`` binds page tokens."""
+
+    state: UserState | None = None
+    email_key: str | None = None
+    username_key: str | None = None
+
+    @property
+    def canonical(self) -> str:
+        """A stable text form: equal filters give equal text whatever their spelling."""
+        parts = []
+        if self.state is not None:
+            parts.append(f"state={self.state.value}")
+        if self.email_key is not None:
+            parts.append(f"email={self.email_key}")
+        if self.username_key is not None:
+            parts.append(f"username={self.username_key}")
+        return "&".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    """One page of users and the opaque cursor of the next one (``None`` on the last page)."""
+
+    users: list[User]
+    next_cursor: dict[str, object] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListedUsers:
+    """One page of ListUsers as returned to the caller, with its signed next-page token."""
+
+    users: list[User]
+    next_page_token: str
