@@ -1,0 +1,1 @@
+"""The gRPC edge of usermgmt: servicers, interceptors and proto/domain conversion."""

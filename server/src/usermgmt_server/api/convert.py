@@ -1,0 +1,56 @@
+"""Conversion between protobuf messages and domain values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from google.protobuf import timestamp_pb2
+from usermgmt.v1 import user_pb2, user_service_pb2
+
+from usermgmt_server.domain.manager import UserPatch
+from usermgmt_server.domain.model import User, UserState
+
+_STATE_TO_PROTO = {
+    UserState.ACTIVE: user_pb2.USER_STATE_ACTIVE,
+    UserState.PENDING_VERIFICATION: user_pb2.USER_STATE_PENDING_VERIFICATION,
+    UserState.DISABLED: user_pb2.USER_STATE_DISABLED,
+}
+_STATE_FROM_PROTO = {number: state for state, number in _STATE_TO_PROTO.items()}
+
+
+def user_to_proto(user: User) -> user_pb2.User:
+    """The public view of an account: everything but the password hash."""
+    return user_pb2.User(
+        user_id=user.user_id,
+        username=user.username,
+        email=user.email,
+        display_name=user.display_name,
+        state=_STATE_TO_PROTO[user.state],
+        email_verified=user.email_verified,
+        roles=list(user.roles),
+        create_time=_timestamp(user.create_time),
+        update_time=_timestamp(user.update_time),
+        etag=user.etag,
+    )
+
+
+def patch_from_proto(user: user_pb2.User) -> UserPatch:
+    """The new values an UpdateUserRequest carries (unknown enum numbers read as unset)."""
+    return UserPatch(
+        username=user.username,
+        email=user.email,
+        display_name=user.display_name,
+        roles=tuple(user.roles),
+        state=_STATE_FROM_PROTO.get(user.state),
+    )
+
+
+def update_paths(request: user_service_pb2.UpdateUserRequest) -> list[str]:
+    """The field-mask paths of an UpdateUserRequest, as sent."""
+    return list(request.update_mask.paths)
+
+
+def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp

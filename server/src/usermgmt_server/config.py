@@ -1,0 +1,397 @@
+"""Settings from ``USERMGMT_*`` (and standard AWS) environment variables and matching flags.
+
+One table, ``OPTIONS``, declares every setting: its environment variable, its flag, its type,
+its default and its help text. Flags win over the environment. Secrets have no flag, so they
+never show in the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+EMBEDDED_LISTEN_ADDRESS = "127.0.0.1:50051"
+DEFAULT_LISTEN_ADDRESS = "0.0.0.0:50051"
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """The settings are incomplete or invalid; the message says what to set."""
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: where it comes from and how it is read."""
+
+    name: str
+    env: str
+    help: str
+    parse: Callable[[str], Any] = str
+    default: Any = None
+    secret: bool = False
+    fallback_env: str | None = None
+
+    @property
+    def flag(self) -> str | None:
+        """The command-line flag, or ``None`` for secrets (environment only)."""
+        return None if self.secret else "--" + self.name.replace("_", "-")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "embedded",
+        "USERMGMT_EMBEDDED",
+        "Run with an in-process AWS emulator (moto); data lives in memory and is lost at exit.",
+        _boolean,
+        False,
+    ),
+    Option(
+        "listen_address",
+        "USERMGMT_LISTEN_ADDRESS",
+        "host:port to serve gRPC on "
+        f"(default {EMBEDDED_LISTEN_ADDRESS} embedded, {DEFAULT_LISTEN_ADDRESS} otherwise).",
+    ),
+    Option(
+        "table_name",
+        "USERMGMT_TABLE_NAME",
+        "DynamoDB table (required unless embedded; embedded default: usermgmt).",
+    ),
+    Option(
+        "topic_name",
+        "USERMGMT_TOPIC_NAME",
+        "SNS topic for events (create-resources and embedded mode).",
+        str,
+        "usermgmt-events",
+    ),
+    Option(
+        "aws_region",
+        "AWS_REGION",
+        "AWS region (required unless embedded).",
+        fallback_env="AWS_DEFAULT_REGION",
+    ),
+    Option("aws_endpoint_url", "AWS_ENDPOINT_URL", "Custom AWS endpoint, e.g. a local emulator."),
+    Option(
+        "aws_max_attempts",
+        "USERMGMT_AWS_MAX_ATTEMPTS",
+        "Attempts per AWS call (botocore "
+        "standard retry mode) before the RPC fails with UNAVAILABLE.",
+        _positive_int,
+        3,
+    ),
+    Option(
+        "aws_connect_timeout",
+        "USERMGMT_AWS_CONNECT_TIMEOUT",
+        "Seconds to connect to AWS.",
+        _non_negative_float,
+        2.0,
+    ),
+    Option(
+        "aws_read_timeout",
+        "USERMGMT_AWS_READ_TIMEOUT",
+        "Seconds to wait for an AWS response.",
+        _non_negative_float,
+        5.0,
+    ),
+    Option(
+        "jwt_private_key",
+        "USERMGMT_JWT_PRIVATE_KEY",
+        "PEM of the P-256 (ES256) key that signs access tokens.",
+        secret=True,
+    ),
+    Option(
+        "jwt_private_key_file",
+        "USERMGMT_JWT_PRIVATE_KEY_FILE",
+        "File holding that PEM "
+        "(one of the two is required unless embedded, where a key is generated).",
+    ),
+    Option("jwt_issuer", "USERMGMT_JWT_ISSUER", "iss claim of access tokens.", str, "usermgmt"),
+    Option("jwt_audience", "USERMGMT_JWT_AUDIENCE", "aud claim of access tokens.", str, "usermgmt"),
+    Option(
+        "access_token_ttl",
+        "USERMGMT_ACCESS_TOKEN_TTL",
+        "Access-token lifetime in seconds.",
+        _positive_int,
+        900,
+    ),
+    Option(
+        "hmac_secret",
+        "USERMGMT_HMAC_SECRET",
+        "Shared secret (at least 32 bytes) that signs "
+        "page tokens and keys idempotency fingerprints; the same on every instance.",
+        secret=True,
+    ),
+    Option(
+        "hmac_secret_file",
+        "USERMGMT_HMAC_SECRET_FILE",
+        "File holding that secret (one of "
+        "the two is required unless embedded, where one is generated).",
+    ),
+    Option(
+        "argon2_time_cost", "USERMGMT_ARGON2_TIME_COST", "Argon2id iterations.", _positive_int, 2
+    ),
+    Option(
+        "argon2_memory_kib",
+        "USERMGMT_ARGON2_MEMORY_KIB",
+        "Argon2id memory in KiB.",
+        _positive_int,
+        19456,
+    ),
+    Option(
+        "argon2_parallelism", "USERMGMT_ARGON2_PARALLELISM", "Argon2id lanes.", _positive_int, 1
+    ),
+    Option(
+        "hash_workers",
+        "USERMGMT_HASH_WORKERS",
+        "Threads that hash passwords (default: CPU count).",
+        _positive_int,
+    ),
+    Option(
+        "hash_max_pending",
+        "USERMGMT_HASH_MAX_PENDING",
+        "Password hashes running or queued "
+        "at most; beyond that callers wait (default: 16 per worker).",
+        _positive_int,
+    ),
+    Option(
+        "hash_queue_timeout",
+        "USERMGMT_HASH_QUEUE_TIMEOUT",
+        "Seconds to wait for a hashing slot before answering UNAVAILABLE (SERVER_BUSY).",
+        _non_negative_float,
+        2.0,
+    ),
+    Option(
+        "password_min_length",
+        "USERMGMT_PASSWORD_MIN_LENGTH",
+        "Minimum password length in characters.",
+        _positive_int,
+        8,
+    ),
+    Option(
+        "max_concurrent_rpcs",
+        "USERMGMT_MAX_CONCURRENT_RPCS",
+        "RPCs served at once; more are refused with RESOURCE_EXHAUSTED.",
+        _positive_int,
+        1000,
+    ),
+    Option("reflection", "USERMGMT_REFLECTION", "Serve gRPC server reflection.", _boolean, True),
+    Option(
+        "health_interval",
+        "USERMGMT_HEALTH_INTERVAL",
+        "Seconds between storage checks that drive health and the probe.",
+        _non_negative_float,
+        5.0,
+    ),
+    Option(
+        "drain_seconds",
+        "USERMGMT_DRAIN_SECONDS",
+        "On SIGTERM/SIGINT, seconds to report NOT_SERVING before stopping (default 5, embedded 0).",
+        _non_negative_float,
+    ),
+    Option(
+        "shutdown_grace",
+        "USERMGMT_SHUTDOWN_GRACE",
+        "Seconds in-flight RPCs get to finish after draining.",
+        _non_negative_float,
+        10.0,
+    ),
+    Option(
+        "bootstrap_admin_username",
+        "USERMGMT_BOOTSTRAP_ADMIN_USERNAME",
+        "Create this administrator at start-up if absent.",
+    ),
+    Option(
+        "bootstrap_admin_password",
+        "USERMGMT_BOOTSTRAP_ADMIN_PASSWORD",
+        "Password of the bootstrap administrator.",
+        secret=True,
+    ),
+    Option(
+        "bootstrap_admin_email",
+        "USERMGMT_BOOTSTRAP_ADMIN_EMAIL",
+        "Optional e-mail of the bootstrap administrator.",
+    ),
+    Option("log_level", "USERMGMT_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR.", str.upper, "INFO"),
+    Option("log_format", "USERMGMT_LOG_FORMAT", "json or text (default json, embedded text)."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Validated settings of one server process."""
+
+    embedded: bool
+    listen_address: str
+    table_name: str
+    topic_name: str
+    aws_region: str
+    aws_endpoint_url: str | None
+    aws_max_attempts: int
+    aws_connect_timeout: float
+    aws_read_timeout: float
+    jwt_private_key: str | None
+    jwt_private_key_file: str | None
+    jwt_issuer: str
+    jwt_audience: str
+    access_token_ttl: int
+    hmac_secret: bytes | None
+    hmac_secret_file: str | None
+    argon2_time_cost: int
+    argon2_memory_kib: int
+    argon2_parallelism: int
+    hash_workers: int
+    hash_max_pending: int
+    hash_queue_timeout: float
+    password_min_length: int
+    max_concurrent_rpcs: int
+    reflection: bool
+    health_interval: float
+    drain_seconds: float
+    shutdown_grace: float
+    bootstrap_admin_username: str | None
+    bootstrap_admin_password: str | None
+    bootstrap_admin_email: str | None
+    log_level: str
+    log_format: str
+
+    def __repr__(self) -> str:
+        shown = {
+            field.name: "***"
+            if _is_secret(field.name) and getattr(self, field.name)
+            else getattr(self, field.name)
+            for field in fields(self)
+        }
+        return f"Settings({shown})"
+
+
+def _is_secret(name: str) -> bool:
+    return any(option.secret for option in OPTIONS if option.name == name)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per non-secret setting to ``parser`` (unset flags stay ``None``)."""
+    for option in OPTIONS:
+        if option.flag is None:
+            continue
+        help_text = f"{option.help} [env {option.env}]"
+        if option.parse is _boolean:
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(option.flag, dest=option.name, default=None, help=help_text)
+
+
+def load_settings(
+    arguments: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, parse and check every setting; raises ``ConfigError`` naming what is wrong."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    problems: list[str] = []
+    for option in OPTIONS:
+        value = getattr(arguments, option.name, None) if arguments is not None else None
+        source = option.flag
+        if value is None:
+            text = environ.get(option.env) or (
+                environ.get(option.fallback_env) if option.fallback_env else None
+            )
+            value, source = (text or None), option.env
+        if isinstance(value, str):
+            try:
+                value = option.parse(value)
+            except ValueError as error:
+                problems.append(f"{source}: {error}")
+                continue
+        raw[option.name] = option.default if value is None else value
+    if problems:
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems))
+    return _resolve(raw)
+
+
+def _resolve(raw: dict[str, Any]) -> Settings:
+    embedded = bool(raw["embedded"])
+    if embedded:
+        raw["table_name"] = raw["table_name"] or "usermgmt"
+        raw["aws_region"] = raw["aws_region"] or "us-east-1"
+    raw["listen_address"] = raw["listen_address"] or (
+        EMBEDDED_LISTEN_ADDRESS if embedded else DEFAULT_LISTEN_ADDRESS
+    )
+    raw["drain_seconds"] = (
+        raw["drain_seconds"] if raw["drain_seconds"] is not None else (0.0 if embedded else 5.0)
+    )
+    raw["log_format"] = (raw["log_format"] or ("text" if embedded else "json")).lower()
+    workers = raw["hash_workers"] or os.cpu_count() or 1
+    raw["hash_workers"] = workers
+    raw["hash_max_pending"] = raw["hash_max_pending"] or workers * 16
+    raw["hmac_secret"] = _read_secret(raw.pop("hmac_secret"), raw["hmac_secret_file"])
+    _check(raw, embedded)
+    return Settings(**raw)
+
+
+def _read_secret(value: str | None, path: str | None) -> bytes | None:
+    if value:
+        return value.encode("utf-8")
+    if path:
+        try:
+            return Path(path).read_bytes().strip()
+        except OSError as error:
+            raise ConfigError(f"USERMGMT_HMAC_SECRET_FILE: cannot read {path}: {error}") from None
+    return None
+
+
+def _check(raw: dict[str, Any], embedded: bool) -> None:
+    problems = []
+    if not embedded:
+        required = {
+            "table_name": "USERMGMT_TABLE_NAME (or --table-name)",
+            "aws_region": "AWS_REGION (or --aws-region)",
+        }
+        problems += [f"{hint} is required" for name, hint in required.items() if not raw[name]]
+        if not (raw["jwt_private_key"] or raw["jwt_private_key_file"]):
+            problems.append("USERMGMT_JWT_PRIVATE_KEY or USERMGMT_JWT_PRIVATE_KEY_FILE is required")
+        if raw["hmac_secret"] is None:
+            problems.append("USERMGMT_HMAC_SECRET or USERMGMT_HMAC_SECRET_FILE is required")
+    if raw["hmac_secret"] is not None and len(raw["hmac_secret"]) < MIN_SECRET_BYTES:
+        problems.append(f"USERMGMT_HMAC_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+    if bool(raw["bootstrap_admin_username"]) != bool(raw["bootstrap_admin_password"]):
+        problems.append(
+            "USERMGMT_BOOTSTRAP_ADMIN_USERNAME and USERMGMT_BOOTSTRAP_ADMIN_PASSWORD go together"
+        )
+    if raw["log_format"] not in ("json", "text"):
+        problems.append("USERMGMT_LOG_FORMAT must be json or text")
+    if raw["log_level"] not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append("USERMGMT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+    if problems:
+        mode = "" if embedded else " (or run with --embedded for a local, in-memory server)"
+        raise ConfigError("cannot start" + mode + ":\n  " + "\n  ".join(problems))
