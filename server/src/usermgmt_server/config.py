@@ -313,9 +313,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_settings(
-    arguments: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
+    arguments: argparse.Namespace | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    serving: bool = True,
 ) -> Settings:
-    """Read, parse and check every setting; raises ``ConfigError`` naming what is wrong."""
+    """Read, parse and check every setting; raises ``ConfigError`` naming what is wrong.
+
+    ``serving=False`` (for create-resources) does not ask for the signing key and secret.
+    """
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     problems: list[str] = []
@@ -336,10 +342,10 @@ def load_settings(
         raw[option.name] = option.default if value is None else value
     if problems:
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems))
-    return _resolve(raw)
+    return _resolve(raw, serving)
 
 
-def _resolve(raw: dict[str, Any]) -> Settings:
+def _resolve(raw: dict[str, Any], serving: bool) -> Settings:
     embedded = bool(raw["embedded"])
     if embedded:
         raw["table_name"] = raw["table_name"] or "usermgmt"
@@ -355,7 +361,7 @@ def _resolve(raw: dict[str, Any]) -> Settings:
     raw["hash_workers"] = workers
     raw["hash_max_pending"] = raw["hash_max_pending"] or workers * 16
     raw["hmac_secret"] = _read_secret(raw.pop("hmac_secret"), raw["hmac_secret_file"])
-    _check(raw, embedded)
+    _check(raw, embedded, serving)
     return Settings(**raw)
 
 
@@ -370,14 +376,15 @@ def _read_secret(value: str | None, path: str | None) -> bytes | None:
     return None
 
 
-def _check(raw: dict[str, Any], embedded: bool) -> None:
-    problems = []
+def _check(raw: dict[str, Any], embedded: bool, serving: bool) -> None:
+    problems: list[str] = []
     if not embedded:
         required = {
             "table_name": "USERMGMT_TABLE_NAME (or --table-name)",
             "aws_region": "AWS_REGION (or --aws-region)",
         }
         problems += [f"{hint} is required" for name, hint in required.items() if not raw[name]]
+    if not embedded and serving:
         if not (raw["jwt_private_key"] or raw["jwt_private_key_file"]):
             problems.append("USERMGMT_JWT_PRIVATE_KEY or USERMGMT_JWT_PRIVATE_KEY_FILE is required")
         if raw["hmac_secret"] is None:

@@ -1,0 +1,240 @@
+"""The composition root: the only module that knows every concrete adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from contextlib import AsyncExitStack, suppress
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from usermgmt.v1 import (
+    auth_service_pb2,
+    auth_service_pb2_grpc,
+    probe_service_pb2,
+    probe_service_pb2_grpc,
+    user_service_pb2,
+    user_service_pb2_grpc,
+)
+
+from usermgmt_server.adapters.dynamodb.clients import AwsSettings, open_aws_clients
+from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
+from usermgmt_server.adapters.dynamodb.resources import create_resources, table_is_reachable
+from usermgmt_server.adapters.security.access_tokens import JwtAccessTokens
+from usermgmt_server.adapters.security.keyed_hash import HmacKeyedHasher, derive_key
+from usermgmt_server.adapters.security.page_tokens import SignedPageTokens
+from usermgmt_server.adapters.security.passwords import Argon2Parameters, Argon2PasswordHasher
+from usermgmt_server.adapters.security.signing_keys import KeySet, SigningKey
+from usermgmt_server.adapters.security.system import RandomUserIds, SystemClock
+from usermgmt_server.api.auth_servicer import AuthServicer
+from usermgmt_server.api.interceptors import CallGuardInterceptor
+from usermgmt_server.api.readiness import ProbeServicer, Readiness, monitor_storage
+from usermgmt_server.api.user_servicer import UserServicer
+from usermgmt_server.config import Settings
+from usermgmt_server.domain.manager import UserManager
+from usermgmt_server.domain.validation import PasswordRules
+from usermgmt_server.embedded import EMBEDDED_CREDENTIALS, embedded_aws
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    user_service_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,
+    auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
+    probe_service_pb2.DESCRIPTOR.services_by_name["ProbeService"].full_name,
+)
+MESSAGE_LIMIT_BYTES = 4 * 1024 * 1024
+
+
+class StartupError(Exception):
+    """The server could not start; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a started server listens."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class Application:
+    """One server process: AWS clients, adapters, the manager and the gRPC server.
+
+    ``start`` brings everything up (and the embedded emulator when asked); ``stop`` drains,
+    lets in-flight RPCs finish and releases every resource in reverse order.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._stack = AsyncExitStack()
+        self._server: grpc.aio.Server | None = None
+        self._readiness: Readiness | None = None
+        self.endpoint: Endpoint | None = None
+        self.manager: UserManager | None = None
+
+    async def start(self) -> Endpoint:
+        """Start serving; returns the bound address (useful with port 0)."""
+        try:
+            return await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+
+    async def _start(self) -> Endpoint:
+        settings = self._settings
+        aws = await self._open_aws()
+        clients = await self._stack.enter_async_context(open_aws_clients(aws))
+        if settings.embedded:
+            await create_resources(clients, settings.table_name, settings.topic_name)
+        hasher = Argon2PasswordHasher(
+            Argon2Parameters(
+                time_cost=settings.argon2_time_cost,
+                memory_cost_kib=settings.argon2_memory_kib,
+                parallelism=settings.argon2_parallelism,
+            ),
+            workers=settings.hash_workers,
+            max_pending=settings.hash_max_pending,
+            queue_timeout=settings.hash_queue_timeout,
+        )
+        self._stack.callback(hasher.close)
+        secret = settings.hmac_secret or secrets.token_bytes(32)
+        clock = SystemClock()
+        tokens = JwtAccessTokens(
+            KeySet(self._signing_key()),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl=timedelta(seconds=settings.access_token_ttl),
+            clock=clock,
+        )
+        self.manager = UserManager(
+            users=DynamoUserRepository(clients.dynamodb, settings.table_name),
+            passwords=hasher,
+            tokens=tokens,
+            page_tokens=SignedPageTokens(derive_key(secret, "page-token")),
+            keyed_hasher=HmacKeyedHasher(secret),
+            clock=clock,
+            ids=RandomUserIds(),
+            password_rules=PasswordRules(min_length=settings.password_min_length),
+        )
+        if settings.bootstrap_admin_username and settings.bootstrap_admin_password:
+            await self.manager.ensure_admin(
+                settings.bootstrap_admin_username,
+                settings.bootstrap_admin_password,
+                settings.bootstrap_admin_email or "",
+            )
+        health_servicer = health.aio.HealthServicer()
+        self._readiness = Readiness(health_servicer, list(SERVICE_NAMES))
+        server = self._build_server(tokens, health_servicer)
+        endpoint = self._bind(server)
+        await server.start()
+        self._server = server
+        self._stack.push_async_callback(self._stop_server)
+
+        async def storage_check() -> bool:
+            return await table_is_reachable(clients.dynamodb, settings.table_name)
+
+        await self._readiness.storage_reachable(await storage_check())
+        monitor = asyncio.create_task(
+            monitor_storage(self._readiness, storage_check, settings.health_interval)
+        )
+        self._stack.push_async_callback(_cancel, monitor)
+        self.endpoint = endpoint
+        logger.info("serving", extra={"address": str(endpoint), "embedded": settings.embedded})
+        return endpoint
+
+    async def stop(self) -> None:
+        """Report NOT_SERVING, wait the drain period, finish in-flight RPCs, release resources."""
+        if self._readiness is not None:
+            await self._readiness.start_draining()
+            if self._settings.drain_seconds:
+                logger.info("draining", extra={"seconds": self._settings.drain_seconds})
+                await asyncio.sleep(self._settings.drain_seconds)
+        await self._stack.aclose()
+
+    async def wait_for_termination(self) -> None:
+        """Block until the gRPC server stops."""
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+    async def _open_aws(self) -> AwsSettings:
+        settings = self._settings
+        endpoint_url = settings.aws_endpoint_url
+        credentials = None
+        if settings.embedded:
+            endpoint_url = self._stack.enter_context(embedded_aws())
+            credentials = EMBEDDED_CREDENTIALS
+        return AwsSettings(
+            region=settings.aws_region,
+            endpoint_url=endpoint_url,
+            max_attempts=settings.aws_max_attempts,
+            connect_timeout=settings.aws_connect_timeout,
+            read_timeout=settings.aws_read_timeout,
+            credentials=credentials,
+        )
+
+    def _signing_key(self) -> SigningKey:
+        settings = self._settings
+        if settings.jwt_private_key:
+            return SigningKey.from_pem(settings.jwt_private_key.encode("utf-8"))
+        if settings.jwt_private_key_file:
+            return SigningKey.from_pem_file(settings.jwt_private_key_file)
+        return SigningKey.generate()
+
+    def _build_server(
+        self, tokens: JwtAccessTokens, health_servicer: health.aio.HealthServicer
+    ) -> grpc.aio.Server:
+        assert self.manager is not None and self._readiness is not None
+        server = grpc.aio.server(
+            interceptors=[CallGuardInterceptor(tokens)],
+            maximum_concurrent_rpcs=self._settings.max_concurrent_rpcs,
+            options=[
+                # One process per port unless the worker supervisor asks for sharing.
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", MESSAGE_LIMIT_BYTES),
+                ("grpc.max_send_message_length", MESSAGE_LIMIT_BYTES),
+            ],
+        )
+        user_service_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(self.manager), server)
+        auth_service_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(self.manager), server)
+        probe_service_pb2_grpc.add_ProbeServiceServicer_to_server(
+            ProbeServicer(self._readiness), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        if self._settings.reflection:
+            reflection.enable_server_reflection(
+                (
+                    *SERVICE_NAMES,
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME,
+                ),
+                server,
+            )
+        return server
+
+    def _bind(self, server: grpc.aio.Server) -> Endpoint:
+        address = self._settings.listen_address
+        host, _, port_text = address.rpartition(":")
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError as error:
+            raise StartupError(f"cannot listen on {address}: {error}") from None
+        if port == 0 and port_text != "0":
+            raise StartupError(f"cannot listen on {address}")
+        return Endpoint(host.strip("[]") or "0.0.0.0", port)
+
+    async def _stop_server(self) -> None:
+        if self._server is not None:
+            await self._server.stop(self._settings.shutdown_grace)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
