@@ -1,0 +1,196 @@
+"""Start real usermgmt servers on ephemeral ports against the moto server, and talk to them."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import grpc
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from usermgmt.v1 import (
+    auth_service_pb2,
+    auth_service_pb2_grpc,
+    user_service_pb2,
+    user_service_pb2_grpc,
+)
+from usermgmt_server.adapters.dynamodb.clients import AwsSettings, open_aws_clients
+from usermgmt_server.adapters.dynamodb.resources import create_resources
+from usermgmt_server.app import Application
+from usermgmt_server.config import Settings, load_settings
+
+ADMIN_USERNAME = "root-admin"
+ADMIN_PASSWORD = "admin-password-for-tests"
+# Cheap Argon2 parameters keep suites fast; tests about the parameters set their own.
+FAST_ARGON2 = {"USERMGMT_ARGON2_TIME_COST": "1", "USERMGMT_ARGON2_MEMORY_KIB": "1024"}
+
+
+def new_signing_key_pem() -> str:
+    """A fresh P-256 private key in PEM, as an operator would provide it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def server_environment(moto_endpoint: str, table_name: str, **overrides: str) -> dict[str, str]:
+    """The environment of a production-mode server pointed at the moto server."""
+    environ = {
+        "USERMGMT_TABLE_NAME": table_name,
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "USERMGMT_LISTEN_ADDRESS": "127.0.0.1:0",
+        "USERMGMT_JWT_PRIVATE_KEY": new_signing_key_pem(),
+        "USERMGMT_HMAC_SECRET": secrets.token_hex(32),
+        "USERMGMT_DRAIN_SECONDS": "0",
+        "USERMGMT_SHUTDOWN_GRACE": "1",
+        "USERMGMT_HEALTH_INTERVAL": "0.2",
+        "USERMGMT_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USERNAME,
+        "USERMGMT_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **FAST_ARGON2,
+    }
+    environ.update(overrides)
+    return {key: value for key, value in environ.items() if value != ""}
+
+
+async def create_table(moto_endpoint: str, table_name: str) -> None:
+    """Create the service's table and topic in the moto server."""
+    settings = AwsSettings(region="us-east-1", endpoint_url=moto_endpoint)
+    async with open_aws_clients(settings) as clients:
+        await create_resources(clients, table_name, "usermgmt-events")
+
+
+@dataclass
+class RunningServer:
+    """A started server and what tests need to reach it."""
+
+    application: Application
+    settings: Settings
+    address: str
+
+    def channel(self) -> grpc.aio.Channel:
+        """A new plaintext channel to the server."""
+        return grpc.aio.insecure_channel(self.address)
+
+
+@asynccontextmanager
+async def running_server(
+    moto_endpoint: str, table_name: str | None = None, *, create: bool = True, **overrides: str
+) -> AsyncIterator[RunningServer]:
+    """Start a server (creating its table first) and stop it on exit."""
+    table_name = table_name or f"usermgmt-e2e-{uuid.uuid4().hex[:12]}"
+    if create:
+        await create_table(moto_endpoint, table_name)
+    settings = load_settings(environ=server_environment(moto_endpoint, table_name, **overrides))
+    application = Application(settings)
+    endpoint = await application.start()
+    try:
+        yield RunningServer(application, settings, f"127.0.0.1:{endpoint.port}")
+    finally:
+        await application.stop()
+
+
+def unique(prefix: str = "user") -> str:
+    """A username no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata carrying an access token."""
+    return (("authorization", f"Bearer {token}"),)
+
+
+class Api:
+    """Generated stubs on one channel plus the few steps most tests repeat."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.users = user_service_pb2_grpc.UserServiceStub(channel)
+        self.auth = auth_service_pb2_grpc.AuthServiceStub(channel)
+
+    async def register(
+        self, username: str | None = None, *, password: str = "correct horse battery", **fields: str
+    ) -> user_service_pb2.RegisterResponse:
+        """Register a user (a fresh username and matching e-mail unless given)."""
+        username = username or unique()
+        fields.setdefault("email", f"{username}@example.com")
+        request = user_service_pb2.RegisterRequest(username=username, password=password, **fields)
+        return await self.users.Register(request)
+
+    async def login(self, login: str, password: str = "correct horse battery") -> str:
+        """Authenticate and return the access token."""
+        response = await self.auth.Authenticate(
+            auth_service_pb2.AuthenticateRequest(login=login, password=password)
+        )
+        return response.access_token
+
+    async def admin_token(self) -> str:
+        """An access token of the bootstrap administrator."""
+        return await self.login(ADMIN_USERNAME, ADMIN_PASSWORD)
+
+    async def new_user_with_token(self) -> tuple[user_service_pb2.RegisterResponse, str]:
+        """Register a user and sign it in."""
+        registered = await self.register()
+        return registered, await self.login(registered.user.username)
+
+
+@dataclass
+class ErrorDetails:
+    """The rich status of a failed call, rebuilt from its trailing metadata."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str
+    domain: str
+    violations: dict[str, str]
+
+
+def error_details(error: grpc.aio.AioRpcError) -> ErrorDetails:
+    """Decode google.rpc.Status from a failed call; fails the test if ErrorInfo is missing."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(error)
+    assert status is not None, f"no rich status in {error.code()}: {error.details()}"
+    info = None
+    violations: dict[str, str] = {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            violations = {v.field: v.description for v in bad_request.field_violations}
+    assert info is not None, "every error carries ErrorInfo"
+    return ErrorDetails(error.code(), status.message, info.reason, info.domain, violations)
+
+
+async def expect_error(call: object) -> ErrorDetails:
+    """Await ``call`` and return the details of the error it must raise."""
+    try:
+        await call  # type: ignore[misc]
+    except grpc.aio.AioRpcError as error:
+        return error_details(error)
+    raise AssertionError("the call succeeded but an error was expected")
+
+
+async def scan_table(moto_endpoint: str, table_name: str) -> list[dict[str, object]]:
+    """Every item of the table, as plain Python values (for checking what was written)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    items: list[dict[str, object]] = []
+    settings = AwsSettings(region="us-east-1", endpoint_url=moto_endpoint)
+    async with open_aws_clients(settings) as clients:
+        paginator = clients.dynamodb.get_paginator("scan")
+        async for page in paginator.paginate(TableName=table_name, ConsistentRead=True):
+            items += [
+                {key: deserializer.deserialize(value) for key, value in item.items()}
+                for item in page["Items"]
+            ]
+    return items
