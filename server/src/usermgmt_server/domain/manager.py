@@ -157,6 +157,12 @@ class UserManager:
         raise_if_any(violations)
         existing = await self._users.find_by_username(identifier_key(username))
         if existing is not None:
+            if not existing.is_admin:
+                logger.warning(
+                    "bootstrap username belongs to an account without the admin role; "
+                    "leaving it unchanged",
+                    extra={"user_id": existing.user_id},
+                )
             return existing
         admin = await self._new_user(
             username=username,
