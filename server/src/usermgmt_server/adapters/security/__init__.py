@@ -1,0 +1,1 @@
+"""Security adapters: password hashing, signing keys, access tokens, page tokens, clocks and ids."""
