@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -100,8 +101,10 @@ class JwtAccessTokens:
             raise NotAuthenticated("the access token is invalid or has expired") from None
 
     def _verify(self, token: str) -> Principal:
-        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+        if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS:
             raise _Rejected("empty or oversized token")
+        if not token.isascii():
+            raise _Rejected("not a compact JWS")
         key = self._keys.public_key(self._checked_kid(jwt.get_unverified_header(token)))
         if key is None:
             raise _Rejected("unknown kid")
@@ -143,7 +146,12 @@ class JwtAccessTokens:
 
 def _numeric_date(claims: dict[str, Any], name: str) -> float:
     value = claims.get(name)
-    # bool is an int subclass; true/false are not dates.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Rejected(f"{name} is not a NumericDate")
-    return float(value)
+    # bool is an int subclass, and JSON parsing yields inf/nan for Infinity/NaN: none are dates.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise _Rejected(f"{name} is not a NumericDate")

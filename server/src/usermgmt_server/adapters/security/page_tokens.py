@@ -57,7 +57,7 @@ class SignedPageTokens:
             body = None
         if not isinstance(body, dict) or body.get("v") != TOKEN_VERSION:
             raise InvalidPageToken("has an unsupported version; start again from the first page")
-        if not hmac.compare_digest(str(body.get("b")), _binding_digest(binding)):
+        if body.get("b") != _binding_digest(binding):
             raise InvalidPageToken("was issued for a different filter")
         cursor = body.get("c")
         if not isinstance(cursor, dict):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import argon2
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.exceptions import VerificationError
 
 from usermgmt_server.domain.errors import ServerBusy
 
@@ -82,7 +82,7 @@ class Argon2PasswordHasher:
         """Whether the hash was made with other parameters (a malformed hash counts as such)."""
         try:
             return self._argon2.check_needs_rehash(password_hash)
-        except (InvalidHashError, ValueError):
+        except ValueError:  # InvalidHashError included
             return True
 
     def close(self) -> None:
