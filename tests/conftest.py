@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from moto.server import ThreadedMotoServer
+from usermgmt_server.embedded import EmulatorServer
 
 AWS_REGION = "us-east-1"
 
@@ -36,11 +36,14 @@ _AWS_ENV = {
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """URL of a moto server (DynamoDB, SNS, ...) listening on loopback for this test session."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    """URL of a moto server (DynamoDB, SNS, ...) listening on loopback for this test session.
+
+    It is the embedded mode's emulator: moto over HTTP, with DynamoDB requests serialised so
+    conditional writes are atomic as in the real service.
+    """
+    server = EmulatorServer()
     server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    yield server.endpoint
     server.stop()
 
 

@@ -75,19 +75,19 @@ async def test_register_authenticate_and_read_me(server: RunningServer) -> None:
     )
     assert code == 0, stderr
     auth = json.loads(stdout)
-    assert auth["tokenType"] == "Bearer"
+    assert auth["token_type"] == "Bearer"
 
     code, stdout, stderr = await grpcurl(
         "-plaintext",
         "-H",
-        f"authorization: Bearer {auth['accessToken']}",
+        f"authorization: Bearer {auth['access_token']}",
         "-d",
         '{"user_id": "me"}',
         server.address,
         "usermgmt.v1.UserService/GetUser",
     )
     assert code == 0, stderr
-    assert json.loads(stdout)["user"]["userId"] == user["userId"]
+    assert json.loads(stdout)["user"]["user_id"] == user["user_id"]
 
 
 async def test_errors_show_their_details(server: RunningServer) -> None:

@@ -62,13 +62,13 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    print(f"usermgmt listening on {endpoint}", flush=True)
     if settings.embedded:
         print(
             "embedded mode: DynamoDB and SNS are emulated in this process; "
             "data is kept in memory and lost when the server stops",
             flush=True,
         )
+    print(f"usermgmt listening on {endpoint}", flush=True)
     await stop.wait()
     print("usermgmt shutting down", flush=True)
     await application.stop()
