@@ -1,0 +1,223 @@
+"""Pure conversions between domain values and DynamoDB items (low-level attribute values).
+
+Items are written in DynamoDB's typed JSON (``{"S": ...}``, ``{"N": ...}``) because the service
+talks to the low-level client; no Decimal or float ever enters the picture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from usermgmt_server.adapters.dynamodb.schema import (
+    LIST_PARTITION_KEY,
+    LIST_SORT_KEY,
+    PARTITION_KEY,
+    SORT_KEY,
+    TTL_ATTRIBUTE,
+)
+from usermgmt_server.domain.errors import InvalidPageToken
+from usermgmt_server.domain.model import IdempotencyRecord, User, UserState
+
+Item = dict[str, dict[str, Any]]
+
+USER_SORT_KEY = "USER"
+GUARD_SORT_KEY = "GUARD"
+RECORD_SORT_KEY = "RECORD"
+_USER_ID_MAX_LENGTH = 128
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+def user_key(user_id: str) -> Item:
+    """Primary key of the user item."""
+    return {PARTITION_KEY: {"S": f"USER#{user_id}"}, SORT_KEY: {"S": USER_SORT_KEY}}
+
+
+def username_guard_key(username_key: str) -> Item:
+    """Primary key of the item that reserves a normalised username."""
+    return {PARTITION_KEY: {"S": f"USERNAME#{username_key}"}, SORT_KEY: {"S": GUARD_SORT_KEY}}
+
+
+def email_guard_key(email_key: str) -> Item:
+    """Primary key of the item that reserves a normalised e-mail address."""
+    return {PARTITION_KEY: {"S": f"EMAIL#{email_key}"}, SORT_KEY: {"S": GUARD_SORT_KEY}}
+
+
+def idempotency_key(key: str) -> Item:
+    """Primary key of an idempotency record."""
+    return {PARTITION_KEY: {"S": f"IDEMPOTENCY#{key}"}, SORT_KEY: {"S": RECORD_SORT_KEY}}
+
+
+def shard_of(user_id: str, shard_count: int) -> int:
+    """The listing shard of an account: a stable hash, identical in every process."""
+    return int(hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:8], 16) % shard_count
+
+
+def shard_partition(shard: int) -> str:
+    """The ``gsi1pk`` value of a listing shard."""
+    return f"USERS#{shard:02d}"
+
+
+# -- users --------------------------------------------------------------------------------------
+
+
+def user_to_item(user: User, shard_count: int) -> Item:
+    """The complete user item, listing keys included."""
+    return {
+        **user_key(user.user_id),
+        **user_attributes(user),
+        "password_hash": {"S": user.password_hash},
+        LIST_PARTITION_KEY: {"S": shard_partition(shard_of(user.user_id, shard_count))},
+        LIST_SORT_KEY: {"S": user.user_id},
+    }
+
+
+def user_attributes(user: User) -> Item:
+    """The attributes an update may change (everything but keys and the password hash)."""
+    return {
+        "user_id": {"S": user.user_id},
+        "username": {"S": user.username},
+        "username_key": {"S": user.username_key},
+        "email": {"S": user.email},
+        "email_key": {"S": user.email_key},
+        "display_name": {"S": user.display_name},
+        "state": {"S": user.state.name},
+        "email_verified": {"BOOL": user.email_verified},
+        "roles": {"L": [{"S": role} for role in user.roles]},
+        "create_time": {"S": format_time(user.create_time)},
+        "update_time": {"S": format_time(user.update_time)},
+        "version": {"N": str(user.version)},
+    }
+
+
+def user_from_item(item: Item) -> User:
+    """The account stored in a user item."""
+    return User(
+        user_id=item["user_id"]["S"],
+        username=item["username"]["S"],
+        username_key=item["username_key"]["S"],
+        email=item["email"]["S"],
+        email_key=item["email_key"]["S"],
+        display_name=item["display_name"]["S"],
+        state=UserState[item["state"]["S"]],
+        email_verified=item["email_verified"]["BOOL"],
+        roles=tuple(role["S"] for role in item["roles"]["L"]),
+        create_time=parse_time(item["create_time"]["S"]),
+        update_time=parse_time(item["update_time"]["S"]),
+        version=int(item["version"]["N"]),
+        password_hash=item["password_hash"]["S"],
+    )
+
+
+def format_time(moment: datetime) -> str:
+    """ISO-8601 in UTC with microseconds, so text order is time order and parsing is exact."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_time(text: str) -> datetime:
+    """The aware UTC datetime written by ``format_time``."""
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+# -- idempotency records ------------------------------------------------------------------------
+
+
+def idempotency_to_item(record: IdempotencyRecord, expires_at: datetime) -> Item:
+    """The item of an idempotency record that DynamoDB's TTL removes after ``expires_at``."""
+    return {
+        **idempotency_key(record.key),
+        "fingerprint": {"S": record.fingerprint},
+        "user_id": {"S": record.user_id},
+        TTL_ATTRIBUTE: {"N": str(int(expires_at.timestamp()))},
+    }
+
+
+def idempotency_from_item(item: Item) -> IdempotencyRecord:
+    """The idempotency record stored in ``item``."""
+    key = item[PARTITION_KEY]["S"].removeprefix("IDEMPOTENCY#")
+    return IdempotencyRecord(
+        key=key, fingerprint=item["fingerprint"]["S"], user_id=item["user_id"]["S"]
+    )
+
+
+def expires_at(item: Item) -> int | None:
+    """The TTL of an item in epoch seconds, if it has one."""
+    value = item.get(TTL_ATTRIBUTE)
+    return int(value["N"]) if value is not None else None
+
+
+# -- listing cursors ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListPosition:
+    """Where a listing resumes: in ``shard``, after the account ``after`` (or at its start)."""
+
+    shard: int
+    after: str | None = None
+
+    def to_cursor(self) -> dict[str, object]:
+        """The small JSON-able cursor handed to the domain (it signs it into a page token)."""
+        if self.after is None:
+            return {"shard": self.shard}
+        return {"shard": self.shard, "after": self.after}
+
+    def exclusive_start_key(self) -> Item | None:
+        """The ``ExclusiveStartKey`` of an index query resuming at this position."""
+        if self.after is None:
+            return None
+        return {
+            **user_key(self.after),
+            LIST_PARTITION_KEY: {"S": shard_partition(self.shard)},
+            LIST_SORT_KEY: {"S": self.after},
+        }
+
+
+def position_from_cursor(cursor: dict[str, object], shard_count: int) -> ListPosition:
+    """Validate a cursor that came back from a caller; ``InvalidPageToken`` if malformed."""
+    if not isinstance(cursor, dict) or not set(cursor) <= {"shard", "after"}:
+        raise InvalidPageToken("is malformed")
+    shard = cursor.get("shard")
+    # bool is an int subclass; a cursor never carries one.
+    if not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < shard_count:
+        raise InvalidPageToken("is malformed")
+    if "after" not in cursor:
+        return ListPosition(shard)
+    after = cursor["after"]
+    if (
+        not isinstance(after, str)
+        or not 0 < len(after) <= _USER_ID_MAX_LENGTH
+        or shard_of(after, shard_count) != shard
+    ):
+        raise InvalidPageToken("is malformed")
+    return ListPosition(shard, after)
+
+
+__all__ = [
+    "GUARD_SORT_KEY",
+    "RECORD_SORT_KEY",
+    "USER_SORT_KEY",
+    "Item",
+    "ListPosition",
+    "email_guard_key",
+    "expires_at",
+    "format_time",
+    "idempotency_from_item",
+    "idempotency_key",
+    "idempotency_to_item",
+    "parse_time",
+    "position_from_cursor",
+    "shard_of",
+    "shard_partition",
+    "user_attributes",
+    "user_from_item",
+    "user_key",
+    "user_to_item",
+    "username_guard_key",
+]

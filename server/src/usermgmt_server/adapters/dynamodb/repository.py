@@ -1,0 +1,438 @@
+"""``UserRepository`` on one DynamoDB table (layout in ``schema``).
+
+Every change is one ``TransactWriteItems`` call: the user item plus one guard item per unique
+normalised attribute (username, e-mail) and, on registration, the idempotency record. Each item
+carries its own condition, so DynamoDB either applies all of them or none, and the position of a
+failed condition in ``CancellationReasons`` says which rule was broken. Optimistic locking uses
+the ``version`` attribute. Transactions cancelled only by conflicts with concurrent transactions
+are retried a few times (nothing was written), then reported as ``StorageUnavailable``.
+
+Listing — the trade-off. Three ways to page through every account:
+
+- A paged ``Scan`` of the table reads every item (guards and idempotency records too, then
+  filters them out), costs read capacity for all of them and has no useful order; cursors are
+  ``LastEvaluatedKey`` values. Simple, but cost grows with everything in the table.
+- One GSI partition holding every user (``gsi1pk = "USERS"``) gives ordered, cheap queries but
+  makes one partition key hot: every registration writes to it and it is capped at
+  1,000 WCU/3,000 RCU per partition, so it stops scaling with large tables or busy sign-up days.
+- A sparse GSI sharded over N partition keys (``USERS#00`` .. ``USERS#<N-1>``, shard = stable
+  hash of the user id), chosen here: only user items are in the index, writes spread over N
+  keys, and a listing queries the shards one after another in ``user_id`` order within each
+  shard. The cost is N small extra queries per full walk and no global ordering; changing N
+  needs a backfill of ``gsi1pk``. Reads of a GSI are eventually consistent, so a very recent
+  change may show up on the next page only.
+
+The cursor is ``{"shard": s, "after": user_id}`` (``after`` absent = start of the shard); each
+query resumes strictly after that key, so no account is returned twice or skipped. With a state
+filter, DynamoDB applies ``Limit`` before the filter; a page therefore stops after reading
+``list_read_budget`` index items even if it holds fewer than ``limit`` accounts, so one call
+never walks a whole large table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from usermgmt_server.adapters.dynamodb import codec
+from usermgmt_server.adapters.dynamodb.codec import Item, ListPosition
+from usermgmt_server.adapters.dynamodb.errors import (
+    CONDITION_FAILED,
+    TRANSACTION_CANCELED,
+    UnexpectedCondition,
+    cancellation_codes,
+    error_code,
+    translate_storage_errors,
+    unavailable,
+)
+from usermgmt_server.adapters.dynamodb.schema import LIST_INDEX, LIST_SORT_KEY, TTL_ATTRIBUTE
+from usermgmt_server.domain.errors import (
+    EmailTaken,
+    EtagMismatch,
+    UsermgmtError,
+    UsernameTaken,
+    UserNotFound,
+)
+from usermgmt_server.domain.model import IdempotencyRecord, User, UserPage, UserState
+from usermgmt_server.domain.ports import Clock, DuplicateRequest
+
+_CONDITION_FAILED_REASON = "ConditionalCheckFailed"
+# Cancellation reasons that say "try again later" rather than "your condition is false".
+_TRANSIENT_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+_NOT_EXISTS = "attribute_not_exists(pk)"
+# With a filter most index items may be dropped, so each query reads at least this many.
+_FILTERED_QUERY_MIN = 100
+
+
+class _UtcClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class DynamoUserRepository:
+    """Accounts, their unique guards and idempotency records in one DynamoDB table.
+
+    ``client`` is a long-lived aiobotocore DynamoDB client; ``shard_count`` must be the same in
+    every process writing the table (it decides the listing shard of each account).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        shard_count: int = 16,
+        idempotency_ttl: timedelta = timedelta(hours=24),
+        clock: Clock | None = None,
+        transaction_attempts: int = 3,
+        list_read_budget: int = 2000,
+    ) -> None:
+        if not 1 <= shard_count <= 100:
+            raise ValueError("shard_count must be between 1 and 100")
+        self._client = client
+        self._table = table_name
+        self._shard_count = shard_count
+        self._idempotency_ttl = idempotency_ttl
+        self._clock: Clock = clock or _UtcClock()
+        self._transaction_attempts = max(1, transaction_attempts)
+        self._list_read_budget = max(1, list_read_budget)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def create(self, user: User, idempotency: IdempotencyRecord | None = None) -> None:
+        """Store a new account, its guards and the idempotency record in one transaction.
+
+        Raises ``DuplicateRequest`` (checked first), ``UsernameTaken`` or ``EmailTaken``.
+        """
+        items = [
+            self._put(codec.user_to_item(user, self._shard_count), _NOT_EXISTS),
+            self._put(self._guard(codec.username_guard_key(user.username_key), user), _NOT_EXISTS),
+        ]
+        email_index = idempotency_index = None
+        if user.email_key:
+            email_index = len(items)
+            items.append(
+                self._put(self._guard(codec.email_guard_key(user.email_key), user), _NOT_EXISTS)
+            )
+        if idempotency is not None:
+            idempotency_index = len(items)
+            now = self._clock.now()
+            items.append(
+                self._put(
+                    codec.idempotency_to_item(idempotency, now + self._idempotency_ttl),
+                    # DynamoDB's TTL deletes late; an expired record no longer counts.
+                    f"{_NOT_EXISTS} OR #ttl < :now",
+                    names={"#ttl": TTL_ATTRIBUTE},
+                    values={":now": {"N": str(int(now.timestamp()))}},
+                )
+            )
+        async with translate_storage_errors("create user"):
+            codes = await self._transact("create user", items)
+        if codes is None:
+            return
+        if _failed(codes, idempotency_index):
+            raise DuplicateRequest()
+        if _failed(codes, 1):
+            raise UsernameTaken()
+        if _failed(codes, email_index):
+            raise EmailTaken()
+        raise UnexpectedCondition("a new user id is already stored")
+
+    async def update(self, before: User, after: User) -> None:
+        """Replace ``before`` (matched by version) with ``after`` and move changed guards.
+
+        The password hash is only written when it changed, so a concurrent rehash survives.
+        Raises ``UserNotFound``, ``EtagMismatch``, ``UsernameTaken`` or ``EmailTaken``.
+        """
+        if before.user_id != after.user_id:
+            raise ValueError("an update cannot change the user id")
+        attributes = codec.user_attributes(after)
+        if after.password_hash != before.password_hash:
+            attributes["password_hash"] = {"S": after.password_hash}
+        names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        values: Item = {f":a{i}": value for i, value in enumerate(attributes.values())}
+        assignments = ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
+        items = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": codec.user_key(after.user_id),
+                    "UpdateExpression": f"SET {assignments}",
+                    "ConditionExpression": "attribute_exists(pk) AND #version = :expected",
+                    "ExpressionAttributeNames": {**names, "#version": "version"},
+                    "ExpressionAttributeValues": {
+                        **values,
+                        ":expected": {"N": str(before.version)},
+                    },
+                }
+            }
+        ]
+        username_index = email_index = None
+        if after.username_key != before.username_key:
+            items.append(self._release(codec.username_guard_key(before.username_key), before))
+            username_index = len(items)
+            items.append(
+                self._put(
+                    self._guard(codec.username_guard_key(after.username_key), after), _NOT_EXISTS
+                )
+            )
+        if after.email_key != before.email_key:
+            if before.email_key:
+                items.append(self._release(codec.email_guard_key(before.email_key), before))
+            if after.email_key:
+                email_index = len(items)
+                items.append(
+                    self._put(
+                        self._guard(codec.email_guard_key(after.email_key), after), _NOT_EXISTS
+                    )
+                )
+        async with translate_storage_errors("update user"):
+            codes = await self._transact("update user", items)
+            if codes is None:
+                return
+            if _failed(codes, 0):
+                raise await self._missing_or_changed(before.user_id)
+        if _failed(codes, username_index):
+            raise UsernameTaken()
+        if _failed(codes, email_index):
+            raise EmailTaken()
+        raise UnexpectedCondition("a guard of the user belongs to another account")
+
+    async def delete(self, user: User) -> None:
+        """Remove the account (matched by version) and its guards in one transaction.
+
+        Raises ``UserNotFound`` or ``EtagMismatch``.
+        """
+        items = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": codec.user_key(user.user_id),
+                    "ConditionExpression": "#version = :expected",
+                    "ExpressionAttributeNames": {"#version": "version"},
+                    "ExpressionAttributeValues": {":expected": {"N": str(user.version)}},
+                }
+            },
+            self._release(codec.username_guard_key(user.username_key), user),
+        ]
+        if user.email_key:
+            items.append(self._release(codec.email_guard_key(user.email_key), user))
+        async with translate_storage_errors("delete user"):
+            codes = await self._transact("delete user", items)
+            if codes is None:
+                return
+            if _failed(codes, 0):
+                raise await self._missing_or_changed(user.user_id)
+        raise UnexpectedCondition("a guard of the user belongs to another account")
+
+    async def replace_password_hash(self, user: User, new_hash: str) -> None:
+        """Swap the hash if it is still ``user.password_hash``; the version stays the same.
+
+        Raises ``EtagMismatch`` when the hash changed meanwhile, ``UserNotFound`` when the
+        account is gone.
+        """
+        async with translate_storage_errors("replace password hash"):
+            try:
+                await self._client.update_item(
+                    TableName=self._table,
+                    Key=codec.user_key(user.user_id),
+                    UpdateExpression="SET #hash = :new",
+                    ConditionExpression="#hash = :old",
+                    ExpressionAttributeNames={"#hash": "password_hash"},
+                    ExpressionAttributeValues={
+                        ":new": {"S": new_hash},
+                        ":old": {"S": user.password_hash},
+                    },
+                )
+            except ClientError as error:
+                if error_code(error) != CONDITION_FAILED:
+                    raise
+                raise await self._missing_or_changed(user.user_id) from None
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def get(self, user_id: str) -> User | None:
+        """The account with this id, or ``None`` (strongly consistent)."""
+        async with translate_storage_errors("get user"):
+            item = await self._get_item(codec.user_key(user_id))
+        return codec.user_from_item(item) if item is not None else None
+
+    async def find_by_username(self, username_key: str) -> User | None:
+        """The account holding this normalised username, or ``None``."""
+        user = await self._follow_guard(codec.username_guard_key(username_key))
+        return user if user is not None and user.username_key == username_key else None
+
+    async def find_by_email(self, email_key: str) -> User | None:
+        """The account holding this normalised e-mail address, or ``None``."""
+        if not email_key:
+            return None
+        user = await self._follow_guard(codec.email_guard_key(email_key))
+        return user if user is not None and user.email_key == email_key else None
+
+    async def get_idempotency_record(self, key: str) -> IdempotencyRecord | None:
+        """The unexpired idempotency record with this key, or ``None``."""
+        async with translate_storage_errors("get idempotency record"):
+            item = await self._get_item(codec.idempotency_key(key))
+        if item is None:
+            return None
+        expires_at = codec.expires_at(item)
+        if expires_at is not None and expires_at < int(self._clock.now().timestamp()):
+            return None
+        return codec.idempotency_from_item(item)
+
+    async def list_page(
+        self, *, state: UserState | None, limit: int, cursor: dict[str, object] | None
+    ) -> UserPage:
+        """Up to ``limit`` accounts after ``cursor``, shard by shard, optionally in ``state``.
+
+        Raises ``InvalidPageToken`` for a malformed cursor.
+        """
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        position = (
+            codec.position_from_cursor(cursor, self._shard_count)
+            if cursor is not None
+            else ListPosition(0)
+        )
+        users: list[User] = []
+        budget = self._list_read_budget
+        async with translate_storage_errors("list users"):
+            while True:
+                wanted = limit - len(users)
+                batch = wanted if state is None else max(wanted, _FILTERED_QUERY_MIN)
+                response = await self._client.query(**self._shard_query(position, state, batch))
+                items = response.get("Items", [])
+                budget -= int(response.get("ScannedCount", len(items)))
+                for index, item in enumerate(items):
+                    users.append(codec.user_from_item(item))
+                    if len(users) == limit and index < len(items) - 1:
+                        # Items after this one were read but not returned: resume right here.
+                        after = ListPosition(position.shard, users[-1].user_id)
+                        return UserPage(users, after.to_cursor())
+                position = self._next_position(position, response.get("LastEvaluatedKey"))
+                if position is None:
+                    return UserPage(users, None)
+                if len(users) == limit or budget <= 0:
+                    return UserPage(users, position.to_cursor())
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _shard_query(
+        self, position: ListPosition, state: UserState | None, limit: int
+    ) -> dict[str, Any]:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": LIST_INDEX,
+            "KeyConditionExpression": "#shard = :shard",
+            "ExpressionAttributeNames": {"#shard": "gsi1pk"},
+            "ExpressionAttributeValues": {":shard": {"S": codec.shard_partition(position.shard)}},
+            "Limit": limit,
+        }
+        if state is not None:
+            query["FilterExpression"] = "#state = :state"
+            query["ExpressionAttributeNames"]["#state"] = "state"
+            query["ExpressionAttributeValues"][":state"] = {"S": state.name}
+        start = position.exclusive_start_key()
+        if start is not None:
+            query["ExclusiveStartKey"] = start
+        return query
+
+    def _next_position(
+        self, position: ListPosition, last_evaluated: Item | None
+    ) -> ListPosition | None:
+        if last_evaluated:
+            return ListPosition(position.shard, last_evaluated[LIST_SORT_KEY]["S"])
+        if position.shard + 1 < self._shard_count:
+            return ListPosition(position.shard + 1)
+        return None
+
+    async def _follow_guard(self, guard_key: Item) -> User | None:
+        async with translate_storage_errors("find user"):
+            guard = await self._get_item(guard_key)
+            if guard is None:
+                return None
+            item = await self._get_item(codec.user_key(guard["user_id"]["S"]))
+        return codec.user_from_item(item) if item is not None else None
+
+    async def _get_item(self, key: Item) -> Item | None:
+        response = await self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        return response.get("Item")
+
+    async def _missing_or_changed(self, user_id: str) -> UsermgmtError:
+        response = await self._client.get_item(
+            TableName=self._table,
+            Key=codec.user_key(user_id),
+            ConsistentRead=True,
+            ProjectionExpression="pk",
+        )
+        return EtagMismatch() if "Item" in response else UserNotFound()
+
+    async def _transact(
+        self, operation: str, items: list[dict[str, Any]]
+    ) -> list[str | None] | None:
+        """Run one transaction: ``None`` when applied, else the cancellation reason codes."""
+        for attempt in range(self._transaction_attempts):
+            try:
+                await self._client.transact_write_items(TransactItems=items)
+                return None
+            except ClientError as error:
+                if error_code(error) != TRANSACTION_CANCELED:
+                    raise
+                codes = cancellation_codes(error)
+                if _CONDITION_FAILED_REASON in codes:
+                    return codes
+                if not codes or not set(codes) - {None} <= _TRANSIENT_REASONS:
+                    raise
+                if attempt == self._transaction_attempts - 1:
+                    raise unavailable(operation, error) from error
+            # Jittered back-off so that conflicting writers do not collide again in lockstep.
+            await asyncio.sleep(random.uniform(0, 0.025 * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _put(
+        self,
+        item: Item,
+        condition: str,
+        *,
+        names: dict[str, str] | None = None,
+        values: Item | None = None,
+    ) -> dict[str, Any]:
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": item,
+            "ConditionExpression": condition,
+        }
+        if names:
+            put["ExpressionAttributeNames"] = names
+        if values:
+            put["ExpressionAttributeValues"] = values
+        return {"Put": put}
+
+    def _release(self, guard_key: Item, owner: User) -> dict[str, Any]:
+        """Delete a guard, but only if ``owner`` holds it."""
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": guard_key,
+                "ConditionExpression": "#owner = :me",
+                "ExpressionAttributeNames": {"#owner": "user_id"},
+                "ExpressionAttributeValues": {":me": {"S": owner.user_id}},
+            }
+        }
+
+    @staticmethod
+    def _guard(key: Item, owner: User) -> Item:
+        return {**key, "user_id": {"S": owner.user_id}}
+
+
+def _failed(codes: list[str | None], index: int | None) -> bool:
+    return index is not None and index < len(codes) and codes[index] == _CONDITION_FAILED_REASON
+
+
+__all__ = ["DynamoUserRepository"]

@@ -1,0 +1,74 @@
+"""Builders of domain values for storage tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from usermgmt_server.domain.identifiers import identifier_key
+from usermgmt_server.domain.model import IdempotencyRecord, User, UserState
+
+
+def unique(prefix: str = "user") -> str:
+    """A short name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def fullwidth(text: str) -> str:
+    """``text`` in the full-width forms of ASCII (U+FF01..), which NFKC folds back."""
+    return "".join(chr(ord(char) + 0xFEE0) if "!" <= char <= "~" else char for char in text)
+
+
+def make_user(
+    username: str | None = None,
+    email: str | None = None,
+    *,
+    state: UserState = UserState.ACTIVE,
+    roles: tuple[str, ...] = (),
+    display_name: str = "",
+    email_verified: bool = False,
+    version: int = 1,
+    password_hash: str = "$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$aGFzaA",
+    created: datetime | None = None,
+) -> User:
+    """A new account; identifier keys are derived the way the domain derives them."""
+    username = username if username is not None else unique()
+    email = email if email is not None else f"{unique('mail')}@example.com"
+    created = created or datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+    return User(
+        user_id=uuid.uuid4().hex,
+        username=username,
+        username_key=identifier_key(username),
+        email=email,
+        email_key=identifier_key(email) if email else "",
+        display_name=display_name,
+        state=state,
+        email_verified=email_verified,
+        roles=roles,
+        create_time=created,
+        update_time=created + timedelta(microseconds=1),
+        version=version,
+        password_hash=password_hash,
+    )
+
+
+def make_record(user: User, key: str | None = None, fingerprint: str = "fp-1") -> IdempotencyRecord:
+    """An idempotency record naming ``user`` as the outcome."""
+    return IdempotencyRecord(
+        key=key or f"register:{unique('req')}", fingerprint=fingerprint, user_id=user.user_id
+    )
+
+
+class FakeClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        """The current fake time."""
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward."""
+        self.current += delta

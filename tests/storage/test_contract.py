@@ -1,0 +1,443 @@
+"""The storage contract: what every ``UserRepository`` backend must do (see ``backends``)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta, timezone
+
+import pytest
+from usermgmt_server.domain.errors import (
+    EmailTaken,
+    EtagMismatch,
+    InvalidPageToken,
+    UsernameTaken,
+    UserNotFound,
+)
+from usermgmt_server.domain.identifiers import identifier_key
+from usermgmt_server.domain.model import User, UserState
+from usermgmt_server.domain.ports import DuplicateRequest, UserRepository
+
+from tests.storage.backends import Audit, StorageBackend
+from tests.storage.factories import fullwidth, make_record, make_user, unique
+
+# -- create and read ----------------------------------------------------------------------------
+
+
+async def test_create_then_get_returns_the_same_account(repository: UserRepository) -> None:
+    user = make_user(
+        "Ada.Lovelace",
+        "Ada@Example.COM",
+        state=UserState.PENDING_VERIFICATION,
+        roles=("admin", "billing.viewer"),
+        display_name="Ada Lovelace",
+        email_verified=True,
+        version=7,
+        password_hash="$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+    )
+    await repository.create(user)
+
+    stored = await repository.get(user.user_id)
+    assert stored == user
+    assert stored is not None
+    assert stored.create_time == user.create_time and stored.create_time.tzinfo is not None
+    assert stored.update_time.microsecond == user.update_time.microsecond
+    assert await repository.find_by_username(identifier_key("ada.lovelace")) == user
+    assert await repository.find_by_email(identifier_key("ada@example.com")) == user
+
+
+async def test_times_in_any_zone_and_empty_fields_round_trip(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    east = timezone(timedelta(hours=5, minutes=30))
+    user = make_user(email="", roles=(), display_name="")
+    user = replace(user, create_time=user.create_time.astimezone(east))
+    await repository.create(user)
+
+    stored = await repository.get(user.user_id)
+    assert stored == user
+    assert stored is not None and stored.roles == () and stored.email_key == ""
+    assert await repository.find_by_email("") is None
+    audit = await backend.audit()
+    assert audit.email_guards == {}
+    audit.assert_consistent()
+
+
+async def test_unknown_accounts_are_none(repository: UserRepository) -> None:
+    assert await repository.get(unique("missing")) is None
+    assert await repository.find_by_username(unique("missing")) is None
+    assert await repository.find_by_email(f"{unique('missing')}@example.com") is None
+    assert await repository.get_idempotency_record(unique("missing")) is None
+
+
+# -- uniqueness ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["ALICE", "alice", fullwidth("Alice"), fullwidth("ALICE")])
+async def test_usernames_are_unique_after_normalisation(
+    repository: UserRepository, backend: StorageBackend, spelling: str
+) -> None:
+    first = make_user("Alice")
+    await repository.create(first)
+    before = await backend.audit()
+
+    with pytest.raises(UsernameTaken):
+        await repository.create(make_user(spelling))
+
+    assert await backend.audit() == before
+    assert await repository.find_by_username(identifier_key(spelling)) == first
+
+
+@pytest.mark.parametrize(
+    "spelling", ["BOB@EXAMPLE.COM", "bob@example.com", fullwidth("Bob") + "@example.com"]
+)
+async def test_emails_are_unique_after_normalisation(
+    repository: UserRepository, backend: StorageBackend, spelling: str
+) -> None:
+    first = make_user(email="Bob@Example.com")
+    await repository.create(first)
+    before = await backend.audit()
+
+    with pytest.raises(EmailTaken):
+        await repository.create(make_user(email=spelling))
+
+    assert await backend.audit() == before
+    assert await repository.find_by_email(identifier_key(spelling)) == first
+
+
+async def test_concurrent_creates_with_one_email_admit_exactly_one(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    email = f"{unique('race')}@example.com"
+    candidates = [make_user(email=email) for _ in range(50)]
+
+    results = await asyncio.gather(
+        *(repository.create(user) for user in candidates), return_exceptions=True
+    )
+
+    winners = [user for user, result in zip(candidates, results, strict=True) if result is None]
+    assert len(winners) == 1
+    assert all(isinstance(result, EmailTaken) for result in results if result is not None)
+    audit = await backend.audit()
+    audit.assert_consistent()
+    assert list(audit.users) == [winners[0].user_id]
+    assert audit.email_guards == {identifier_key(email): winners[0].user_id}
+
+
+# -- updates ------------------------------------------------------------------------------------
+
+
+def _renamed(user: User, username: str, email: str) -> User:
+    return replace(
+        user,
+        username=username,
+        username_key=identifier_key(username),
+        email=email,
+        email_key=identifier_key(email) if email else "",
+        version=user.version + 1,
+        update_time=user.update_time + timedelta(seconds=1),
+    )
+
+
+async def test_update_moves_both_guards(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    user = make_user()
+    await repository.create(user)
+    after = _renamed(user, unique("Renamed"), f"{unique('New')}@Example.com")
+
+    await repository.update(user, after)
+
+    assert await repository.get(user.user_id) == after
+    assert await repository.find_by_username(after.username_key) == after
+    assert await repository.find_by_email(after.email_key) == after
+    assert await repository.find_by_username(user.username_key) is None
+    assert await repository.find_by_email(user.email_key) is None
+    with pytest.raises(UsernameTaken):
+        await repository.create(make_user(after.username.upper()))
+    with pytest.raises(EmailTaken):
+        await repository.create(make_user(email=after.email.upper()))
+    reuser = make_user(user.username, user.email)
+    await repository.create(reuser)
+    assert await repository.find_by_username(user.username_key) == reuser
+    (await backend.audit()).assert_consistent()
+
+
+async def test_update_of_other_fields_keeps_the_guards(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    user = make_user(roles=("admin",))
+    await repository.create(user)
+    after = replace(
+        user,
+        username=user.username.upper(),
+        display_name="Shown Name",
+        state=UserState.DISABLED,
+        roles=(),
+        email_verified=True,
+        version=user.version + 1,
+    )
+
+    await repository.update(user, after)
+
+    assert await repository.get(user.user_id) == after
+    assert await repository.find_by_username(user.username_key) == after
+    (await backend.audit()).assert_consistent()
+
+
+async def test_update_can_add_and_remove_the_email(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    user = make_user(email="")
+    await repository.create(user)
+    with_email = _renamed(user, user.username, f"{unique('added')}@example.com")
+    await repository.update(user, with_email)
+    assert await repository.find_by_email(with_email.email_key) == with_email
+    (await backend.audit()).assert_consistent()
+
+    without = _renamed(with_email, with_email.username, "")
+    await repository.update(with_email, without)
+
+    assert await repository.get(user.user_id) == without
+    assert await repository.find_by_email(with_email.email_key) is None
+    audit = await backend.audit()
+    assert audit.email_guards == {}
+    audit.assert_consistent()
+
+
+async def test_failed_update_changes_nothing(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    holder = make_user()
+    user = make_user()
+    await repository.create(holder)
+    await repository.create(user)
+    before = await backend.audit()
+
+    with pytest.raises(EmailTaken):
+        await repository.update(user, _renamed(user, unique("Moved"), holder.email.upper()))
+    with pytest.raises(UsernameTaken):
+        await repository.update(user, _renamed(user, holder.username, user.email))
+
+    assert await backend.audit() == before
+    assert await repository.get(user.user_id) == user
+
+
+async def test_concurrent_updates_from_one_version_admit_exactly_one(
+    repository: UserRepository,
+) -> None:
+    user = make_user()
+    await repository.create(user)
+    first = _renamed(user, unique("First"), user.email)
+    second = replace(user, display_name="Second", version=user.version + 1)
+
+    results = await asyncio.gather(
+        repository.update(user, first), repository.update(user, second), return_exceptions=True
+    )
+
+    assert sorted(type(result).__name__ for result in results) == ["EtagMismatch", "NoneType"]
+    winner = first if results[0] is None else second
+    assert await repository.get(user.user_id) == winner
+
+
+async def test_stale_update_is_rejected(repository: UserRepository) -> None:
+    user = make_user()
+    await repository.create(user)
+    newer = replace(user, display_name="Newer", version=2)
+    await repository.update(user, newer)
+
+    with pytest.raises(EtagMismatch):
+        await repository.update(user, replace(user, display_name="Stale", version=2))
+
+    assert await repository.get(user.user_id) == newer
+
+
+async def test_changes_to_a_vanished_account_are_not_found(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    user = make_user()
+    await repository.create(user)
+    await repository.delete(user)
+
+    with pytest.raises(UserNotFound):
+        await repository.update(user, replace(user, display_name="Ghost", version=2))
+    with pytest.raises(UserNotFound):
+        await repository.update(user, _renamed(user, unique("Ghost"), user.email))
+    with pytest.raises(UserNotFound):
+        await repository.delete(user)
+    with pytest.raises(UserNotFound):
+        await repository.replace_password_hash(user, "$argon2id$new")
+    assert await backend.audit() == Audit()
+
+
+# -- deletion -----------------------------------------------------------------------------------
+
+
+async def test_delete_frees_both_guards(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    user = make_user()
+    await repository.create(user)
+
+    await repository.delete(user)
+
+    assert await repository.get(user.user_id) is None
+    assert await repository.find_by_username(user.username_key) is None
+    assert await repository.find_by_email(user.email_key) is None
+    again = make_user(user.username.upper(), user.email.upper())
+    await repository.create(again)
+    assert await repository.find_by_email(user.email_key) == again
+    (await backend.audit()).assert_consistent()
+
+
+async def test_delete_of_a_changed_account_is_rejected(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    user = make_user()
+    await repository.create(user)
+    newer = replace(user, display_name="Newer", version=2)
+    await repository.update(user, newer)
+    before = await backend.audit()
+
+    with pytest.raises(EtagMismatch):
+        await repository.delete(user)
+
+    assert await backend.audit() == before
+
+
+# -- idempotency --------------------------------------------------------------------------------
+
+
+async def test_idempotency_key_conflict_writes_nothing(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    first = make_user()
+    record = make_record(first)
+    await repository.create(first, record)
+    assert await repository.get_idempotency_record(record.key) == record
+    before = await backend.audit()
+
+    second = make_user()
+    with pytest.raises(DuplicateRequest):
+        await repository.create(second, replace(record, user_id=second.user_id))
+    # The idempotency conflict wins even when the username is taken too.
+    with pytest.raises(DuplicateRequest):
+        await repository.create(make_user(first.username), record)
+
+    assert await backend.audit() == before
+    assert await repository.get(second.user_id) is None
+    assert await repository.get_idempotency_record(record.key) == record
+
+
+async def test_expired_idempotency_records_no_longer_count(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    first = make_user()
+    record = make_record(first)
+    await repository.create(first, record)
+
+    backend.clock.advance(timedelta(hours=24, minutes=1))
+
+    assert await repository.get_idempotency_record(record.key) is None
+    second = make_user()
+    renewed = make_record(second, key=record.key, fingerprint="fp-2")
+    await repository.create(second, renewed)
+    assert await repository.get_idempotency_record(record.key) == renewed
+
+
+# -- password hashes ----------------------------------------------------------------------------
+
+
+async def test_replace_password_hash_is_conditional(repository: UserRepository) -> None:
+    user = make_user()
+    await repository.create(user)
+
+    await repository.replace_password_hash(user, "$argon2id$rehashed")
+
+    stored = await repository.get(user.user_id)
+    assert stored == replace(user, password_hash="$argon2id$rehashed")
+    assert stored is not None and stored.version == user.version
+    with pytest.raises(EtagMismatch):
+        await repository.replace_password_hash(user, "$argon2id$stale")
+    assert await repository.get(user.user_id) == stored
+
+
+async def test_update_keeps_a_concurrent_rehash(repository: UserRepository) -> None:
+    user = make_user()
+    await repository.create(user)
+    await repository.replace_password_hash(user, "$argon2id$rehashed")
+
+    await repository.update(user, replace(user, display_name="Renamed", version=2))
+
+    stored = await repository.get(user.user_id)
+    assert stored is not None
+    assert stored.display_name == "Renamed" and stored.password_hash == "$argon2id$rehashed"
+
+
+# -- listing ------------------------------------------------------------------------------------
+
+_STATES = list(UserState)
+
+
+@pytest.fixture
+async def thousand_users(backend: StorageBackend) -> list[User]:
+    """1,000 accounts in a mix of states, written in bulk."""
+    users = [make_user(state=_STATES[index % len(_STATES)]) for index in range(1000)]
+    await backend.seed(users)
+    return users
+
+
+@pytest.mark.parametrize("state", [None, UserState.DISABLED])
+async def test_paging_returns_every_account_exactly_once(
+    repository: UserRepository, thousand_users: list[User], state: UserState | None
+) -> None:
+    expected = {u.user_id: u for u in thousand_users if state is None or u.state is state}
+    seen: list[str] = []
+    cursor: dict[str, object] | None = None
+    page_sizes: list[int] = []
+    for _ in range(200):
+        page = await repository.list_page(state=state, limit=37, cursor=cursor)
+        page_sizes.append(len(page.users))
+        for user in page.users:
+            assert state is None or user.state is state
+            assert user == expected[user.user_id]
+            seen.append(user.user_id)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    else:
+        pytest.fail("paging did not end")
+
+    assert len(seen) == len(set(seen)), "an account was returned twice"
+    assert set(seen) == set(expected)
+    assert all(size == 37 for size in page_sizes[:-1])
+    assert page_sizes[-1] <= 37
+
+
+async def test_listing_an_empty_store_gives_one_empty_page(repository: UserRepository) -> None:
+    page = await repository.list_page(state=None, limit=10, cursor=None)
+    assert page.users == [] and page.next_cursor is None
+
+
+async def test_listing_sees_changes(repository: UserRepository) -> None:
+    user = make_user()
+    await repository.create(user)
+    disabled = replace(user, state=UserState.DISABLED, version=2)
+    await repository.update(user, disabled)
+
+    active = await repository.list_page(state=UserState.ACTIVE, limit=10, cursor=None)
+    listed = await repository.list_page(state=UserState.DISABLED, limit=10, cursor=None)
+
+    assert active.users == []
+    assert listed.users == [disabled]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [{}, {"unknown": 1}, {"shard": "zero"}, {"shard": -1}, {"shard": 10**6}, {"shard": None}],
+)
+async def test_a_malformed_cursor_is_an_invalid_page_token(
+    repository: UserRepository, cursor: dict[str, object]
+) -> None:
+    with pytest.raises(InvalidPageToken):
+        await repository.list_page(state=None, limit=10, cursor=cursor)
