@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
 from usermgmt_server.embedded import EmulatorServer
 
 AWS_REGION = "us-east-1"

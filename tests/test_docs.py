@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from usermgmt.v1 import auth_service_pb2, user_service_pb2
-
 from usermgmt_server.api.status import STATUS_BY_ERROR
 from usermgmt_server.config import OPTIONS
 

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from usermgmt.v1 import (
     auth_service_pb2,
     auth_service_pb2_grpc,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import grpc
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
 from usermgmt.v1 import (
     auth_service_pb2,
     auth_service_pb2_grpc,
@@ -194,3 +195,58 @@ async def scan_table(moto_endpoint: str, table_name: str) -> list[dict[str, obje
                 for item in page["Items"]
             ]
     return items
+
+
+async def seed_users(
+    moto_endpoint: str, table_name: str, usernames: list[str], *, disabled_every: int = 0
+) -> None:
+    """Write accounts straight into the table with batch writes, as Register would store them.
+
+    moto copies a whole table for every transaction item, so creating a thousand accounts
+    through Register would measure the emulator, not the service. Every ``disabled_every``-th
+    account (when set) is disabled. All share the password "correct horse battery".
+    """
+    from datetime import UTC, datetime
+
+    from argon2 import PasswordHasher
+
+    from usermgmt_server.adapters.dynamodb import codec
+    from usermgmt_server.domain.identifiers import identifier_key
+    from usermgmt_server.domain.model import User, UserState
+
+    password_hash = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(
+        "correct horse battery"
+    )
+    now = datetime.now(UTC)
+    items = []
+    for index, username in enumerate(usernames):
+        disabled = disabled_every and index % disabled_every == 0
+        user = User(
+            user_id=str(uuid.uuid4()),
+            username=username,
+            username_key=identifier_key(username),
+            email=f"{username}@example.com",
+            email_key=identifier_key(f"{username}@example.com"),
+            display_name=username,
+            state=UserState.DISABLED if disabled else UserState.ACTIVE,
+            email_verified=False,
+            roles=(),
+            create_time=now,
+            update_time=now,
+            version=1,
+            password_hash=password_hash,
+        )
+        owner = {"user_id": {"S": user.user_id}}
+        items += [
+            codec.user_to_item(user, 16),
+            {**codec.username_guard_key(user.username_key), **owner},
+            {**codec.email_guard_key(user.email_key), **owner},
+        ]
+    settings = AwsSettings(region="us-east-1", endpoint_url=moto_endpoint)
+    async with open_aws_clients(settings) as clients:
+        for start in range(0, len(items), 25):
+            batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+            pending = {table_name: batch}
+            while pending:
+                result = await clients.dynamodb.batch_write_item(RequestItems=pending)
+                pending = result.get("UnprocessedItems") or {}

@@ -9,7 +9,6 @@ import grpc
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from google.protobuf import field_mask_pb2
-from usermgmt.v1 import auth_service_pb2, user_pb2, user_service_pb2
 
 from tests.e2e.harness import (
     Api,
@@ -20,6 +19,7 @@ from tests.e2e.harness import (
     scan_table,
     unique,
 )
+from usermgmt.v1 import auth_service_pb2, user_pb2, user_service_pb2
 
 
 def _public_key(server: RunningServer):  # type: ignore[no-untyped-def]

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
-from usermgmt.v1 import auth_service_pb2, user_pb2, user_service_pb2
 
 from tests.e2e.harness import Api, bearer, unique
+from usermgmt.v1 import auth_service_pb2, user_pb2, user_service_pb2
 
 OK = grpc.StatusCode.OK
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED

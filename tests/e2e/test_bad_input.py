@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
-from usermgmt.v1 import auth_service_pb2, user_pb2, user_service_pb2
 
 from tests.e2e.harness import Api, RunningServer, bearer, expect_error, scan_table, unique
+from usermgmt.v1 import auth_service_pb2, user_pb2, user_service_pb2
 
 GOOD = {"username": "valid-name", "email": "valid@example.com", "password": "long enough pass"}
 

@@ -6,9 +6,6 @@ import asyncio
 import uuid
 
 import grpc
-from usermgmt.v1 import user_service_pb2
-from usermgmt_server.app import Application
-from usermgmt_server.config import load_settings
 
 from tests.e2e.harness import (
     ADMIN_USERNAME,
@@ -18,6 +15,9 @@ from tests.e2e.harness import (
     scan_table,
     server_environment,
 )
+from usermgmt.v1 import user_service_pb2
+from usermgmt_server.app import Application
+from usermgmt_server.config import load_settings
 
 
 async def test_three_instances_starting_at_once_create_one_admin(moto_endpoint: str) -> None:

@@ -7,9 +7,9 @@ import asyncio
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from usermgmt.v1 import probe_service_pb2, probe_service_pb2_grpc
 
 from tests.e2e.harness import Api, RunningServer, expect_error, running_server
+from usermgmt.v1 import probe_service_pb2, probe_service_pb2_grpc
 
 SERVICES = ("", "usermgmt.v1.UserService", "usermgmt.v1.AuthService", "usermgmt.v1.ProbeService")
 

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 
 import grpc
 import pytest
+
+from tests.e2e.harness import (
+    Api,
+    RunningServer,
+    bearer,
+    expect_error,
+    running_server,
+    seed_users,
+    unique,
+)
 from usermgmt.v1 import user_pb2, user_service_pb2
 
-from tests.e2e.harness import Api, RunningServer, bearer, expect_error, running_server, unique
+CROWD = [f"crowd-{index:04d}" for index in range(1000)]
 
 
 @pytest.fixture(scope="module")
 async def crowded(moto_endpoint: str) -> RunningServer:  # type: ignore[misc]
-    """A server whose table holds 1,000 registered users (plus the administrator)."""
-    async with running_server(moto_endpoint) as server, server.channel() as channel:
-        api = Api(channel)
-        semaphore = asyncio.Semaphore(16)
-
-        async def register(index: int) -> None:
-            async with semaphore:
-                await api.register(f"crowd-{index:04d}", email=f"crowd-{index:04d}@example.com")
-
-        await asyncio.gather(*(register(index) for index in range(1000)))
+    """A server whose table holds 1,000 accounts (every third disabled) plus the administrator."""
+    async with running_server(moto_endpoint) as server:
+        await seed_users(moto_endpoint, server.settings.table_name, CROWD, disabled_every=3)
         yield server
 
 
@@ -49,9 +51,40 @@ async def test_pages_of_37_return_every_user_once(crowded: RunningServer) -> Non
             if not page_token:
                 break
         crowd = sorted(name for name in seen if name.startswith("crowd-"))
-        assert crowd == [f"crowd-{index:04d}" for index in range(1000)]
+        assert crowd == CROWD
         assert len(seen) == len(set(seen)) == 1001
         assert pages >= 1001 // 37
+
+
+async def test_state_filter_pages_return_exactly_the_matching_users(
+    crowded: RunningServer,
+) -> None:
+    async with crowded.channel() as channel:
+        api = Api(channel)
+        token = await api.admin_token()
+        for state, expected in (
+            ("USER_STATE_DISABLED", CROWD[::3]),
+            ("USER_STATE_ACTIVE", [n for i, n in enumerate(CROWD) if i % 3]),
+        ):
+            seen: list[str] = []
+            page_token = ""
+            while True:
+                page = await _list(
+                    api, token, page_size=37, page_token=page_token, filter=f"state = {state}"
+                )
+                assert len(page.users) <= 37
+                seen += [user.username for user in page.users]
+                page_token = page.next_page_token
+                if not page_token:
+                    break
+            crowd = [name for name in seen if name.startswith("crowd-")]
+            assert sorted(crowd) == sorted(expected)
+            assert len(crowd) == len(set(crowd))
+
+
+async def test_seeded_users_sign_in(crowded: RunningServer) -> None:
+    async with crowded.channel() as channel:
+        assert await Api(channel).login("crowd-0001")
 
 
 async def test_default_and_maximum_page_sizes(crowded: RunningServer) -> None:

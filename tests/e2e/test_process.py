@@ -8,12 +8,12 @@ import uuid
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from usermgmt.v1 import probe_service_pb2, probe_service_pb2_grpc, user_service_pb2
-from usermgmt_server.adapters.dynamodb.clients import AwsSettings, open_aws_clients
-from usermgmt_server.adapters.dynamodb.schema import table_definition
 
 from tests.e2e.harness import Api, bearer, create_table, expect_error, new_signing_key_pem, unique
 from tests.e2e.processes import clean_environment, run_command, server_process
+from usermgmt.v1 import probe_service_pb2, probe_service_pb2_grpc, user_service_pb2
+from usermgmt_server.adapters.dynamodb.clients import AwsSettings, open_aws_clients
+from usermgmt_server.adapters.dynamodb.schema import table_definition
 
 
 async def test_missing_settings_exit_with_a_clear_message() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from usermgmt.v1 import user_pb2, user_service_pb2
 
 from tests.e2e.harness import Api, RunningServer, expect_error, scan_table, unique
+from usermgmt.v1 import user_pb2, user_service_pb2
 
 
 async def test_register_returns_the_public_user(api: Api) -> None:

@@ -6,9 +6,9 @@ import asyncio
 
 import grpc
 from google.protobuf import field_mask_pb2
-from usermgmt.v1 import user_pb2, user_service_pb2
 
 from tests.e2e.harness import Api, RunningServer, bearer, expect_error, scan_table, unique
+from usermgmt.v1 import user_pb2, user_service_pb2
 
 
 def _update(user: user_pb2.User, *paths: str) -> user_service_pb2.UpdateUserRequest:

@@ -12,6 +12,7 @@ from datetime import timedelta
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from usermgmt.v1 import (
     auth_service_pb2,
     auth_service_pb2_grpc,
@@ -20,7 +21,6 @@ from usermgmt.v1 import (
     user_service_pb2,
     user_service_pb2_grpc,
 )
-
 from usermgmt_server.adapters.dynamodb.clients import AwsSettings, open_aws_clients
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
 from usermgmt_server.adapters.dynamodb.resources import create_resources, table_is_reachable

@@ -4,6 +4,7 @@ limits of passwords, NFKC handling, control characters and the role pattern."""
 from __future__ import annotations
 
 import pytest
+
 from usermgmt_server.domain.errors import FieldViolation, InvalidArgument
 from usermgmt_server.domain.validation import (
     DISPLAY_NAME_MAX,

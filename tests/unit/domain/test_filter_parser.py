@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from usermgmt_server.domain.errors import InvalidArgument
 from usermgmt_server.domain.filters import FILTER_MAX, parse_filter
 from usermgmt_server.domain.model import UserFilter, UserState

@@ -6,6 +6,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+
 from usermgmt_server.domain.identifiers import identifier_key, normalize_password
 
 

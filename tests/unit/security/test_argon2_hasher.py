@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import argon2
 import pytest
+
 from usermgmt_server.adapters.security.passwords import Argon2Parameters, Argon2PasswordHasher
 from usermgmt_server.domain.errors import ServerBusy
 

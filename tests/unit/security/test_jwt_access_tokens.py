@@ -15,6 +15,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from usermgmt_server.adapters.security.access_tokens import JwtAccessTokens
 from usermgmt_server.adapters.security.signing_keys import KeySet, SigningKey
 from usermgmt_server.adapters.security.system import ManualClock

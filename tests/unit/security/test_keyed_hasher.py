@@ -6,6 +6,7 @@ import hashlib
 import hmac
 
 import pytest
+
 from usermgmt_server.adapters.security.keyed_hash import HmacKeyedHasher, derive_key
 
 SECRET = bytes(range(32))

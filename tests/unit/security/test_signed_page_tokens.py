@@ -8,6 +8,7 @@ import hmac
 import re
 
 import pytest
+
 from usermgmt_server.adapters.security.keyed_hash import derive_key
 from usermgmt_server.adapters.security.page_tokens import MAX_TOKEN_CHARS, SignedPageTokens
 from usermgmt_server.domain.errors import InvalidPageToken

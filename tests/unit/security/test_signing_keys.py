@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm
+
 from usermgmt_server.adapters.security.signing_keys import KeySet, SigningKey, VerificationKey
 
 

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from usermgmt_server.adapters.security.system import ManualClock, RandomUserIds, SystemClock
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import grpc
-from usermgmt.v1 import auth_service_pb2, auth_service_pb2_grpc
 
+from usermgmt.v1 import auth_service_pb2, auth_service_pb2_grpc
 from usermgmt_server.api.convert import user_to_proto
 from usermgmt_server.domain.manager import UserManager
 

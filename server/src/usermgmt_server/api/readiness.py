@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2
-from usermgmt.v1 import probe_service_pb2, probe_service_pb2_grpc
 
+from usermgmt.v1 import probe_service_pb2, probe_service_pb2_grpc
 from usermgmt_server.api.status import rich_status
 
 logger = logging.getLogger(__name__)

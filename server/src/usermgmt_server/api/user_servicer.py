@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import grpc
-from usermgmt.v1 import user_service_pb2, user_service_pb2_grpc
 
+from usermgmt.v1 import user_service_pb2, user_service_pb2_grpc
 from usermgmt_server.api.convert import patch_from_proto, update_paths, user_to_proto
 from usermgmt_server.api.principal import current_principal
 from usermgmt_server.domain.manager import Registration, UserManager
