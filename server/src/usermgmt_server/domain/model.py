@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -98,15 +99,14 @@ class UserFilter:
 
     @property
     def canonical(self) -> str:
-        """A stable text form: equal filters give equal text whatever their spelling."""
-        parts = []
-        if self.state is not None:
-            parts.append(f"state={self.state.value}")
-        if self.email_key is not None:
-            parts.append(f"email={self.email_key}")
-        if self.username_key is not None:
-            parts.append(f"username={self.username_key}")
-        return "&".join(parts)
+        """A stable text form: equal filters give equal text whatever their spelling.
+
+        JSON keeps values apart, so no value can spell another filter's text.
+        """
+        state = self.state.value if self.state is not None else None
+        return json.dumps(
+            [state, self.email_key, self.username_key], ensure_ascii=False, separators=(",", ":")
+        )
 
 
 @dataclass(frozen=True, slots=True)
