@@ -101,9 +101,12 @@ class UserFilter:
     def canonical(self) -> str:
         """A stable text form: equal filters give equal text whatever their spelling.
 
-        JSON keeps values apart, so no value can spell another filter's text.
+        JSON keeps values apart, so no value can spell another filter's text; no filter at all
+        is the empty string.
         """
         state = self.state.value if self.state is not None else None
+        if state is None and self.email_key is None and self.username_key is None:
+            return ""
         return json.dumps(
             [state, self.email_key, self.username_key], ensure_ascii=False, separators=(",", ":")
         )
