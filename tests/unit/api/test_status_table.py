@@ -1,0 +1,74 @@
+"""Domain errors map to one gRPC status each, with ErrorInfo and BadRequest details."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+
+from usermgmt_server.api.status import internal_status, status_code_for, status_for
+from usermgmt_server.domain import errors
+
+EXPECTED = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.RequestIdReused: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.InvalidPageToken: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.UsernameTaken: grpc.StatusCode.ALREADY_EXISTS,
+    errors.EmailTaken: grpc.StatusCode.ALREADY_EXISTS,
+    errors.UserNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.EtagMismatch: grpc.StatusCode.ABORTED,
+    errors.InvalidCredentials: grpc.StatusCode.UNAUTHENTICATED,
+    errors.NotAuthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.StorageUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.ServerBusy: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def _instance(error_type: type[errors.UsermgmtError]) -> errors.UsermgmtError:
+    if error_type is errors.InvalidArgument:
+        return errors.InvalidArgument([errors.FieldViolation("email", "is required")])
+    if error_type is errors.InvalidPageToken:
+        return errors.InvalidPageToken("was altered")
+    return error_type()  # type: ignore[call-arg]
+
+
+def _all_error_types() -> set[type[errors.UsermgmtError]]:
+    found: set[type[errors.UsermgmtError]] = set()
+    pending = [errors.UsermgmtError]
+    while pending:
+        for subclass in pending.pop().__subclasses__():
+            found.add(subclass)
+            pending.append(subclass)
+    return found
+
+
+def test_every_domain_error_has_a_status() -> None:
+    assert _all_error_types() == set(EXPECTED)
+
+
+@pytest.mark.parametrize(("error_type", "code"), EXPECTED.items())
+def test_status_carries_error_info(
+    error_type: type[errors.UsermgmtError], code: grpc.StatusCode
+) -> None:
+    error = _instance(error_type)
+    assert status_code_for(error) == code
+    status = status_for(error)
+    assert status.code == code
+    (value,) = [v for k, v in status.trailing_metadata if k == "grpc-status-details-bin"]
+    decoded = status_pb2.Status.FromString(value)
+    info = error_details_pb2.ErrorInfo()
+    assert decoded.details[0].Unpack(info)
+    assert (info.reason, info.domain) == (error.reason, "usermgmt")
+    if isinstance(error, errors.InvalidArgument):
+        bad_request = error_details_pb2.BadRequest()
+        assert decoded.details[1].Unpack(bad_request)
+        assert [v.field for v in bad_request.field_violations] == [
+            v.field for v in error.violations
+        ]
+
+
+def test_internal_status_reveals_nothing() -> None:
+    status = internal_status()
+    assert status.code == grpc.StatusCode.INTERNAL
+    assert status.details == "internal error"
