@@ -7,16 +7,18 @@ that guards and accounts agree and that failed calls wrote nothing).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tests.storage.factories import FakeClock
 from usermgmt_server.adapters.dynamodb import codec
+from usermgmt_server.adapters.dynamodb.clients import AwsClients
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
+from usermgmt_server.adapters.dynamodb.resources import create_resources
 from usermgmt_server.domain.model import User
 from usermgmt_server.domain.ports import UserRepository
-
-from tests.storage.factories import FakeClock
 
 
 @dataclass
@@ -58,6 +60,14 @@ class StorageBackend(Protocol):
     async def audit(self) -> Audit:
         """Everything currently stored."""
         ...
+
+
+@dataclass(frozen=True)
+class Population:
+    """A store holding many accounts (shared by the paging tests of a module)."""
+
+    backend: StorageBackend
+    users: list[User]
 
 
 class DynamoBackend:
@@ -109,6 +119,23 @@ class DynamoBackend:
                 else:
                     raise AssertionError(f"unexpected item {pk!r}")
         return audit
+
+
+BACKENDS = ["dynamodb"]
+
+
+@asynccontextmanager
+async def open_backend(
+    kind: str, clients: AwsClients, table_name: str
+) -> AsyncIterator[StorageBackend]:
+    """An empty store of ``kind``, removed again afterwards."""
+    if kind != "dynamodb":
+        raise ValueError(f"unknown storage backend {kind!r}")
+    await create_resources(clients, table_name, "usermgmt-storage-tests")
+    try:
+        yield DynamoBackend(clients.dynamodb, table_name, FakeClock())
+    finally:
+        await clients.dynamodb.delete_table(TableName=table_name)
 
 
 def _owner(user: User) -> codec.Item:

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+
+from tests.storage.backends import BACKENDS, Population, StorageBackend, open_backend
+from tests.storage.factories import make_user, unique
 from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, open_aws_clients
-from usermgmt_server.adapters.dynamodb.resources import create_resources
+from usermgmt_server.domain.model import UserState
 from usermgmt_server.domain.ports import UserRepository
-
-from tests.storage.backends import DynamoBackend, StorageBackend
-from tests.storage.factories import FakeClock
-
-BACKENDS = ["dynamodb"]
 
 
 @pytest.fixture(scope="session")
@@ -28,13 +26,23 @@ async def backend(
     request: pytest.FixtureRequest, aws_clients: AwsClients, table_name: str
 ) -> AsyncIterator[StorageBackend]:
     """An empty store of the parametrised kind, with a fake clock."""
-    assert request.param == "dynamodb"
-    await create_resources(aws_clients, table_name, "usermgmt-storage-tests")
-    yield DynamoBackend(aws_clients.dynamodb, table_name, FakeClock())
-    await aws_clients.dynamodb.delete_table(TableName=table_name)
+    async with open_backend(request.param, aws_clients, table_name) as opened:
+        yield opened
 
 
 @pytest.fixture
 def repository(backend: StorageBackend) -> UserRepository:
     """The repository under test."""
     return backend.repository
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def population(
+    request: pytest.FixtureRequest, aws_clients: AwsClients
+) -> AsyncIterator[Population]:
+    """1,000 accounts in a mix of states, written in bulk once per test module and backend."""
+    states = list(UserState)
+    users = [make_user(state=states[index % len(states)]) for index in range(1000)]
+    async with open_backend(request.param, aws_clients, unique("usermgmt-population")) as opened:
+        await opened.seed(users)
+        yield Population(opened, users)

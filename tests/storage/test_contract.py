@@ -7,6 +7,9 @@ from dataclasses import replace
 from datetime import timedelta, timezone
 
 import pytest
+
+from tests.storage.backends import Audit, Population, StorageBackend
+from tests.storage.factories import fullwidth, make_record, make_user, unique
 from usermgmt_server.domain.errors import (
     EmailTaken,
     EtagMismatch,
@@ -17,9 +20,6 @@ from usermgmt_server.domain.errors import (
 from usermgmt_server.domain.identifiers import identifier_key
 from usermgmt_server.domain.model import User, UserState
 from usermgmt_server.domain.ports import DuplicateRequest, UserRepository
-
-from tests.storage.backends import Audit, StorageBackend
-from tests.storage.factories import fullwidth, make_record, make_user, unique
 
 # -- create and read ----------------------------------------------------------------------------
 
@@ -376,22 +376,13 @@ async def test_update_keeps_a_concurrent_rehash(repository: UserRepository) -> N
 
 # -- listing ------------------------------------------------------------------------------------
 
-_STATES = list(UserState)
-
-
-@pytest.fixture
-async def thousand_users(backend: StorageBackend) -> list[User]:
-    """1,000 accounts in a mix of states, written in bulk."""
-    users = [make_user(state=_STATES[index % len(_STATES)]) for index in range(1000)]
-    await backend.seed(users)
-    return users
-
 
 @pytest.mark.parametrize("state", [None, UserState.DISABLED])
 async def test_paging_returns_every_account_exactly_once(
-    repository: UserRepository, thousand_users: list[User], state: UserState | None
+    population: Population, state: UserState | None
 ) -> None:
-    expected = {u.user_id: u for u in thousand_users if state is None or u.state is state}
+    repository = population.backend.repository
+    expected = {u.user_id: u for u in population.users if state is None or u.state is state}
     seen: list[str] = []
     cursor: dict[str, object] | None = None
     page_sizes: list[int] = []

@@ -66,7 +66,8 @@ _TRANSIENT_REASONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 )
 _NOT_EXISTS = "attribute_not_exists(pk)"
-# With a filter most index items may be dropped, so each query reads at least this many.
+# With a filter most index items may be dropped, so a query reads at least this many of them
+# (read budget permitting) rather than only as many as the page still lacks.
 _FILTERED_QUERY_MIN = 100
 
 
@@ -305,7 +306,9 @@ class DynamoUserRepository:
         async with translate_storage_errors("list users"):
             while True:
                 wanted = limit - len(users)
-                batch = wanted if state is None else max(wanted, _FILTERED_QUERY_MIN)
+                batch = wanted
+                if state is not None:
+                    batch = max(1, min(max(wanted, _FILTERED_QUERY_MIN), budget))
                 response = await self._client.query(**self._shard_query(position, state, batch))
                 items = response.get("Items", [])
                 budget -= int(response.get("ScannedCount", len(items)))
