@@ -59,10 +59,14 @@ def server_environment(moto_endpoint: str, table_name: str, **overrides: str) ->
     return {key: value for key, value in environ.items() if value != ""}
 
 
+def moto_settings(moto_endpoint: str) -> AwsSettings:
+    """How tests reach the moto server."""
+    return AwsSettings(region="us-east-1", endpoint_url=moto_endpoint)
+
+
 async def create_table(moto_endpoint: str, table_name: str) -> None:
     """Create the service's table and topic in the moto server."""
-    settings = AwsSettings(region="us-east-1", endpoint_url=moto_endpoint)
-    async with open_aws_clients(settings) as clients:
+    async with open_aws_clients(moto_settings(moto_endpoint)) as clients:
         await create_resources(clients, table_name, "usermgmt-events")
 
 
@@ -186,8 +190,7 @@ async def scan_table(moto_endpoint: str, table_name: str) -> list[dict[str, obje
 
     deserializer = TypeDeserializer()
     items: list[dict[str, object]] = []
-    settings = AwsSettings(region="us-east-1", endpoint_url=moto_endpoint)
-    async with open_aws_clients(settings) as clients:
+    async with open_aws_clients(moto_settings(moto_endpoint)) as clients:
         paginator = clients.dynamodb.get_paginator("scan")
         async for page in paginator.paginate(TableName=table_name, ConsistentRead=True):
             items += [
@@ -242,8 +245,7 @@ async def seed_users(
             {**codec.username_guard_key(user.username_key), **owner},
             {**codec.email_guard_key(user.email_key), **owner},
         ]
-    settings = AwsSettings(region="us-east-1", endpoint_url=moto_endpoint)
-    async with open_aws_clients(settings) as clients:
+    async with open_aws_clients(moto_settings(moto_endpoint)) as clients:
         for start in range(0, len(items), 25):
             batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
             pending = {table_name: batch}

@@ -9,10 +9,18 @@ import uuid
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.e2e.harness import Api, bearer, create_table, expect_error, new_signing_key_pem, unique
+from tests.e2e.harness import (
+    Api,
+    bearer,
+    create_table,
+    expect_error,
+    moto_settings,
+    new_signing_key_pem,
+    unique,
+)
 from tests.e2e.processes import clean_environment, run_command, server_process
 from usermgmt.v1 import probe_service_pb2, probe_service_pb2_grpc, user_service_pb2
-from usermgmt_server.adapters.dynamodb.clients import AwsSettings, open_aws_clients
+from usermgmt_server.adapters.dynamodb.clients import open_aws_clients
 from usermgmt_server.adapters.dynamodb.schema import table_definition
 
 
@@ -62,7 +70,7 @@ async def test_create_resources_is_idempotent(moto_endpoint: str) -> None:
         code, stdout, stderr = await run_command(*args, env=env)
         assert code == 0, stderr
         assert f"table {table}: ready" in stdout
-    async with open_aws_clients(AwsSettings(region="us-east-1", endpoint_url=moto_endpoint)) as aws:
+    async with open_aws_clients(moto_settings(moto_endpoint)) as aws:
         described = (await aws.dynamodb.describe_table(TableName=table))["Table"]
     expected = table_definition(table)
     assert described["KeySchema"] == expected["KeySchema"]

@@ -49,6 +49,22 @@ SERVICE_NAMES = (
 MESSAGE_LIMIT_BYTES = 4 * 1024 * 1024
 
 
+def aws_settings(
+    settings: Settings,
+    endpoint_url: str | None = None,
+    credentials: dict[str, str] | None = None,
+) -> AwsSettings:
+    """How this process reaches AWS; ``endpoint_url`` overrides the configured endpoint."""
+    return AwsSettings(
+        region=settings.aws_region,
+        endpoint_url=endpoint_url or settings.aws_endpoint_url,
+        max_attempts=settings.aws_max_attempts,
+        connect_timeout=settings.aws_connect_timeout,
+        read_timeout=settings.aws_read_timeout,
+        credentials=credentials,
+    )
+
+
 class StartupError(Exception):
     """The server could not start; the message says why."""
 
@@ -164,20 +180,10 @@ class Application:
             await self._server.wait_for_termination()
 
     async def _open_aws(self) -> AwsSettings:
-        settings = self._settings
-        endpoint_url = settings.aws_endpoint_url
-        credentials = None
-        if settings.embedded:
-            endpoint_url = self._stack.enter_context(embedded_aws())
-            credentials = EMBEDDED_CREDENTIALS
-        return AwsSettings(
-            region=settings.aws_region,
-            endpoint_url=endpoint_url,
-            max_attempts=settings.aws_max_attempts,
-            connect_timeout=settings.aws_connect_timeout,
-            read_timeout=settings.aws_read_timeout,
-            credentials=credentials,
-        )
+        if not self._settings.embedded:
+            return aws_settings(self._settings)
+        endpoint_url = self._stack.enter_context(embedded_aws())
+        return aws_settings(self._settings, endpoint_url, EMBEDDED_CREDENTIALS)
 
     def _signing_key(self) -> SigningKey:
         settings = self._settings

@@ -77,8 +77,9 @@ async def serve(settings: Settings) -> int:
 
 async def create_resources_command(settings: Settings) -> int:
     """Create the table (with TTL) and the topic, idempotently, and print what exists."""
-    from usermgmt_server.adapters.dynamodb.clients import AwsSettings, open_aws_clients
+    from usermgmt_server.adapters.dynamodb.clients import open_aws_clients
     from usermgmt_server.adapters.dynamodb.resources import create_resources
+    from usermgmt_server.app import aws_settings
     from usermgmt_server.domain.errors import StorageUnavailable
 
     if settings.embedded:
@@ -87,15 +88,8 @@ async def create_resources_command(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    aws = AwsSettings(
-        region=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url,
-        max_attempts=settings.aws_max_attempts,
-        connect_timeout=settings.aws_connect_timeout,
-        read_timeout=settings.aws_read_timeout,
-    )
     try:
-        async with open_aws_clients(aws) as clients:
+        async with open_aws_clients(aws_settings(settings)) as clients:
             info = await create_resources(clients, settings.table_name, settings.topic_name)
     except StorageUnavailable as error:
         print(f"usermgmt-server: {error}", file=sys.stderr)
