@@ -95,7 +95,7 @@ def test_buf_breaking_detects_a_renumbered_field(tmp_path: Path) -> None:
     user_proto = changed / "usermgmt" / "v1" / "user.proto"
     text = user_proto.read_text()
     assert "string etag = 10;" in text
-    user_proto.write_text(text.replace("string etag = 10;", "string etag = 11;"))
+    user_proto.write_text(text.replace("string etag = 10;", "string etag = 99;"))
     result = run(tool("buf"), "breaking", changed, "--against", PROTO)
     assert result.returncode != 0, result.stdout + result.stderr
     assert "etag" in result.stdout + result.stderr
@@ -164,7 +164,8 @@ def test_service_contract(module, grpc_module, service_name: str) -> None:
     service = module.DESCRIPTOR.services_by_name[service_name]
     assert service.full_name == f"usermgmt.v1.{service_name}"
     methods = SERVICES[module, grpc_module, service_name]
-    assert [method.name for method in service.methods] == methods
+    # Other services depend on these names: they must exist (new RPCs may be added).
+    assert set(methods) <= {method.name for method in service.methods}
     for method in service.methods:
         # One request/response pair per RPC, named after it; unary calls only.
         assert method.input_type.full_name == f"usermgmt.v1.{method.name}Request"
@@ -179,25 +180,32 @@ def test_user_message_contract() -> None:
     user = user_pb2.DESCRIPTOR.message_types_by_name["User"]
     assert user.full_name == "usermgmt.v1.User"
     fields = {field.name: field.number for field in user.fields}
-    assert fields == {
-        "user_id": 1,
-        "username": 2,
-        "email": 3,
-        "display_name": 4,
-        "state": 5,
-        "email_verified": 6,
-        "roles": 7,
-        "create_time": 8,
-        "update_time": 9,
-        "etag": 10,
-    }
+    assert (
+        fields.items()
+        >= {
+            "user_id": 1,
+            "username": 2,
+            "email": 3,
+            "display_name": 4,
+            "state": 5,
+            "email_verified": 6,
+            "roles": 7,
+            "create_time": 8,
+            "update_time": 9,
+            "etag": 10,
+        }.items()
+    )
     assert user.fields_by_name["state"].enum_type.full_name == "usermgmt.v1.UserState"
     assert user.fields_by_name["create_time"].message_type.full_name == "google.protobuf.Timestamp"
     assert user.fields_by_name["update_time"].message_type.full_name == "google.protobuf.Timestamp"
     assert user.fields_by_name["roles"].is_repeated
-    assert not any("password" in name for name in fields), (
-        "User must never carry a password or its hash"
-    )
+    secret_like = [
+        field.name
+        for field in user.fields
+        if field.type in (field.TYPE_STRING, field.TYPE_BYTES)
+        and ("password" in field.name or "hash" in field.name)
+    ]
+    assert secret_like == [], "User must never carry a password or its hash"
 
 
 def test_user_state_contract() -> None:

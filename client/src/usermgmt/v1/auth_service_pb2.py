@@ -22,20 +22,39 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from usermgmt.v1 import session_pb2 as usermgmt_dot_v1_dot_session__pb2
 from usermgmt.v1 import user_pb2 as usermgmt_dot_v1_dot_user__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eusermgmt/v1/auth_service.proto\x12\x0busermgmt.v1\x1a\x16usermgmt/v1/user.proto\"6\n\x13\x41uthenticateRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"u\n\x14\x41uthenticateResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\x03\x12\x1f\n\x04user\x18\x04 \x01(\x0b\x32\x11.usermgmt.v1.User2b\n\x0b\x41uthService\x12S\n\x0c\x41uthenticate\x12 .usermgmt.v1.AuthenticateRequest\x1a!.usermgmt.v1.AuthenticateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eusermgmt/v1/auth_service.proto\x12\x0busermgmt.v1\x1a\x19usermgmt/v1/session.proto\x1a\x16usermgmt/v1/user.proto\"6\n\x13\x41uthenticateRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\x9c\x01\n\x14\x41uthenticateResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x12\n\ntoken_type\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\x03\x12\x1f\n\x04user\x18\x04 \x01(\x0b\x32\x11.usermgmt.v1.User\x12%\n\x07session\x18\x05 \x01(\x0b\x32\x14.usermgmt.v1.Session\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"=\n\x14RefreshTokenResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.usermgmt.v1.Session\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse\"\x10\n\x0eGetJwksRequest\"\\\n\x03Jwk\x12\x0b\n\x03kty\x18\x01 \x01(\t\x12\x0b\n\x03\x63rv\x18\x02 \x01(\t\x12\t\n\x01x\x18\x03 \x01(\t\x12\t\n\x01y\x18\x04 \x01(\t\x12\x0b\n\x03kid\x18\x05 \x01(\t\x12\x0b\n\x03use\x18\x06 \x01(\t\x12\x0b\n\x03\x61lg\x18\x07 \x01(\t\"1\n\x0fGetJwksResponse\x12\x1e\n\x04keys\x18\x01 \x03(\x0b\x32\x10.usermgmt.v1.Jwk\"(\n\x15RevokeSessionsRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\x18\n\x16RevokeSessionsResponse2\x9b\x03\n\x0b\x41uthService\x12S\n\x0c\x41uthenticate\x12 .usermgmt.v1.AuthenticateRequest\x1a!.usermgmt.v1.AuthenticateResponse\x12S\n\x0cRefreshToken\x12 .usermgmt.v1.RefreshTokenRequest\x1a!.usermgmt.v1.RefreshTokenResponse\x12\x41\n\x06Logout\x12\x1a.usermgmt.v1.LogoutRequest\x1a\x1b.usermgmt.v1.LogoutResponse\x12\x44\n\x07GetJwks\x12\x1b.usermgmt.v1.GetJwksRequest\x1a\x1c.usermgmt.v1.GetJwksResponse\x12Y\n\x0eRevokeSessions\x12\".usermgmt.v1.RevokeSessionsRequest\x1a#.usermgmt.v1.RevokeSessionsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'usermgmt.v1.auth_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUTHENTICATEREQUEST']._serialized_start=71
-  _globals['_AUTHENTICATEREQUEST']._serialized_end=125
-  _globals['_AUTHENTICATERESPONSE']._serialized_start=127
-  _globals['_AUTHENTICATERESPONSE']._serialized_end=244
-  _globals['_AUTHSERVICE']._serialized_start=246
-  _globals['_AUTHSERVICE']._serialized_end=344
+  _globals['_AUTHENTICATEREQUEST']._serialized_start=98
+  _globals['_AUTHENTICATEREQUEST']._serialized_end=152
+  _globals['_AUTHENTICATERESPONSE']._serialized_start=155
+  _globals['_AUTHENTICATERESPONSE']._serialized_end=311
+  _globals['_REFRESHTOKENREQUEST']._serialized_start=313
+  _globals['_REFRESHTOKENREQUEST']._serialized_end=357
+  _globals['_REFRESHTOKENRESPONSE']._serialized_start=359
+  _globals['_REFRESHTOKENRESPONSE']._serialized_end=420
+  _globals['_LOGOUTREQUEST']._serialized_start=422
+  _globals['_LOGOUTREQUEST']._serialized_end=460
+  _globals['_LOGOUTRESPONSE']._serialized_start=462
+  _globals['_LOGOUTRESPONSE']._serialized_end=478
+  _globals['_GETJWKSREQUEST']._serialized_start=480
+  _globals['_GETJWKSREQUEST']._serialized_end=496
+  _globals['_JWK']._serialized_start=498
+  _globals['_JWK']._serialized_end=590
+  _globals['_GETJWKSRESPONSE']._serialized_start=592
+  _globals['_GETJWKSRESPONSE']._serialized_end=641
+  _globals['_REVOKESESSIONSREQUEST']._serialized_start=643
+  _globals['_REVOKESESSIONSREQUEST']._serialized_end=683
+  _globals['_REVOKESESSIONSRESPONSE']._serialized_start=685
+  _globals['_REVOKESESSIONSRESPONSE']._serialized_end=709
+  _globals['_AUTHSERVICE']._serialized_start=712
+  _globals['_AUTHSERVICE']._serialized_end=1123
 # @@protoc_insertion_point(module_scope)

@@ -40,6 +40,26 @@ class AuthServiceStub:
                 request_serializer=usermgmt_dot_v1_dot_auth__service__pb2.AuthenticateRequest.SerializeToString,
                 response_deserializer=usermgmt_dot_v1_dot_auth__service__pb2.AuthenticateResponse.FromString,
                 _registered_method=True)
+        self.RefreshToken = channel.unary_unary(
+                '/usermgmt.v1.AuthService/RefreshToken',
+                request_serializer=usermgmt_dot_v1_dot_auth__service__pb2.RefreshTokenRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_auth__service__pb2.RefreshTokenResponse.FromString,
+                _registered_method=True)
+        self.Logout = channel.unary_unary(
+                '/usermgmt.v1.AuthService/Logout',
+                request_serializer=usermgmt_dot_v1_dot_auth__service__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_auth__service__pb2.LogoutResponse.FromString,
+                _registered_method=True)
+        self.GetJwks = channel.unary_unary(
+                '/usermgmt.v1.AuthService/GetJwks',
+                request_serializer=usermgmt_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_auth__service__pb2.GetJwksResponse.FromString,
+                _registered_method=True)
+        self.RevokeSessions = channel.unary_unary(
+                '/usermgmt.v1.AuthService/RevokeSessions',
+                request_serializer=usermgmt_dot_v1_dot_auth__service__pb2.RevokeSessionsRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_auth__service__pb2.RevokeSessionsResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -47,11 +67,49 @@ class AuthServiceServicer:
     """
 
     def Authenticate(self, request, context):
-        """Checks a login (username or e-mail) and password and issues an access token. Public.
+        """Checks a login (username or e-mail) and password and opens a session. Public.
 
-        Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: unknown login, wrong password or an account
-        that cannot sign in, indistinguishable by design), INVALID_ARGUMENT (empty or oversized
-        fields), UNAVAILABLE (SERVER_BUSY when password hashing is saturated).
+        Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: unknown login, wrong password, disabled or
+        locked account, indistinguishable by design), FAILED_PRECONDITION (EMAIL_NOT_VERIFIED: right
+        password, e-mail not verified yet), INVALID_ARGUMENT (empty or oversized fields),
+        RESOURCE_EXHAUSTED (RATE_LIMITED, with RetryInfo), UNAVAILABLE (SERVER_BUSY).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshToken(self, request, context):
+        """Exchanges a refresh token for a new session; the old refresh token stops working. Using an
+        already exchanged token again revokes the whole session family. Public.
+
+        Errors: UNAUTHENTICATED (INVALID_REFRESH_TOKEN), INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Logout(self, request, context):
+        """Ends the session the refresh token belongs to. Public; unknown tokens succeed silently.
+
+        Errors: INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJwks(self, request, context):
+        """The public keys that verify access tokens (a JWK set; several during key rotation). Public.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSessions(self, request, context):
+        """Signs a user out everywhere: every refresh token is revoked and access tokens issued before
+        now stop working (within the documented cache window). Caller: the account itself or an
+        administrator.
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -64,6 +122,26 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.Authenticate,
                     request_deserializer=usermgmt_dot_v1_dot_auth__service__pb2.AuthenticateRequest.FromString,
                     response_serializer=usermgmt_dot_v1_dot_auth__service__pb2.AuthenticateResponse.SerializeToString,
+            ),
+            'RefreshToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshToken,
+                    request_deserializer=usermgmt_dot_v1_dot_auth__service__pb2.RefreshTokenRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_auth__service__pb2.RefreshTokenResponse.SerializeToString,
+            ),
+            'Logout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logout,
+                    request_deserializer=usermgmt_dot_v1_dot_auth__service__pb2.LogoutRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_auth__service__pb2.LogoutResponse.SerializeToString,
+            ),
+            'GetJwks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJwks,
+                    request_deserializer=usermgmt_dot_v1_dot_auth__service__pb2.GetJwksRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_auth__service__pb2.GetJwksResponse.SerializeToString,
+            ),
+            'RevokeSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSessions,
+                    request_deserializer=usermgmt_dot_v1_dot_auth__service__pb2.RevokeSessionsRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_auth__service__pb2.RevokeSessionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -94,6 +172,114 @@ class AuthService:
             '/usermgmt.v1.AuthService/Authenticate',
             usermgmt_dot_v1_dot_auth__service__pb2.AuthenticateRequest.SerializeToString,
             usermgmt_dot_v1_dot_auth__service__pb2.AuthenticateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.AuthService/RefreshToken',
+            usermgmt_dot_v1_dot_auth__service__pb2.RefreshTokenRequest.SerializeToString,
+            usermgmt_dot_v1_dot_auth__service__pb2.RefreshTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.AuthService/Logout',
+            usermgmt_dot_v1_dot_auth__service__pb2.LogoutRequest.SerializeToString,
+            usermgmt_dot_v1_dot_auth__service__pb2.LogoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJwks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.AuthService/GetJwks',
+            usermgmt_dot_v1_dot_auth__service__pb2.GetJwksRequest.SerializeToString,
+            usermgmt_dot_v1_dot_auth__service__pb2.GetJwksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.AuthService/RevokeSessions',
+            usermgmt_dot_v1_dot_auth__service__pb2.RevokeSessionsRequest.SerializeToString,
+            usermgmt_dot_v1_dot_auth__service__pb2.RevokeSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,11 +34,32 @@ class AuthServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AuthServiceAsyncStub: ...
     Authenticate: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.AuthenticateRequest, _auth_service_pb2.AuthenticateResponse]
-    """Checks a login (username or e-mail) and password and issues an access token. Public.
+    """Checks a login (username or e-mail) and password and opens a session. Public.
 
-    Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: unknown login, wrong password or an account
-    that cannot sign in, indistinguishable by design), INVALID_ARGUMENT (empty or oversized
-    fields), UNAVAILABLE (SERVER_BUSY when password hashing is saturated).
+    Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: unknown login, wrong password, disabled or
+    locked account, indistinguishable by design), FAILED_PRECONDITION (EMAIL_NOT_VERIFIED: right
+    password, e-mail not verified yet), INVALID_ARGUMENT (empty or oversized fields),
+    RESOURCE_EXHAUSTED (RATE_LIMITED, with RetryInfo), UNAVAILABLE (SERVER_BUSY).
+    """
+    RefreshToken: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RefreshTokenRequest, _auth_service_pb2.RefreshTokenResponse]
+    """Exchanges a refresh token for a new session; the old refresh token stops working. Using an
+    already exchanged token again revokes the whole session family. Public.
+
+    Errors: UNAUTHENTICATED (INVALID_REFRESH_TOKEN), INVALID_ARGUMENT.
+    """
+    Logout: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.LogoutRequest, _auth_service_pb2.LogoutResponse]
+    """Ends the session the refresh token belongs to. Public; unknown tokens succeed silently.
+
+    Errors: INVALID_ARGUMENT.
+    """
+    GetJwks: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.GetJwksRequest, _auth_service_pb2.GetJwksResponse]
+    """The public keys that verify access tokens (a JWK set; several during key rotation). Public."""
+    RevokeSessions: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeSessionsRequest, _auth_service_pb2.RevokeSessionsResponse]
+    """Signs a user out everywhere: every refresh token is revoked and access tokens issued before
+    now stop working (within the documented cache window). Caller: the account itself or an
+    administrator.
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
     """
 
 @_typing.type_check_only
@@ -47,11 +68,32 @@ class AuthServiceAsyncStub(AuthServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Authenticate: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.AuthenticateRequest, _auth_service_pb2.AuthenticateResponse]  # type: ignore[assignment]
-    """Checks a login (username or e-mail) and password and issues an access token. Public.
+    """Checks a login (username or e-mail) and password and opens a session. Public.
 
-    Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: unknown login, wrong password or an account
-    that cannot sign in, indistinguishable by design), INVALID_ARGUMENT (empty or oversized
-    fields), UNAVAILABLE (SERVER_BUSY when password hashing is saturated).
+    Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: unknown login, wrong password, disabled or
+    locked account, indistinguishable by design), FAILED_PRECONDITION (EMAIL_NOT_VERIFIED: right
+    password, e-mail not verified yet), INVALID_ARGUMENT (empty or oversized fields),
+    RESOURCE_EXHAUSTED (RATE_LIMITED, with RetryInfo), UNAVAILABLE (SERVER_BUSY).
+    """
+    RefreshToken: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RefreshTokenRequest, _auth_service_pb2.RefreshTokenResponse]  # type: ignore[assignment]
+    """Exchanges a refresh token for a new session; the old refresh token stops working. Using an
+    already exchanged token again revokes the whole session family. Public.
+
+    Errors: UNAUTHENTICATED (INVALID_REFRESH_TOKEN), INVALID_ARGUMENT.
+    """
+    Logout: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.LogoutRequest, _auth_service_pb2.LogoutResponse]  # type: ignore[assignment]
+    """Ends the session the refresh token belongs to. Public; unknown tokens succeed silently.
+
+    Errors: INVALID_ARGUMENT.
+    """
+    GetJwks: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.GetJwksRequest, _auth_service_pb2.GetJwksResponse]  # type: ignore[assignment]
+    """The public keys that verify access tokens (a JWK set; several during key rotation). Public."""
+    RevokeSessions: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeSessionsRequest, _auth_service_pb2.RevokeSessionsResponse]  # type: ignore[assignment]
+    """Signs a user out everywhere: every refresh token is revoked and access tokens issued before
+    now stop working (within the documented cache window). Caller: the account itself or an
+    administrator.
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
     """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -63,11 +105,56 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_service_pb2.AuthenticateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.AuthenticateResponse, _abc.Awaitable[_auth_service_pb2.AuthenticateResponse]]:
-        """Checks a login (username or e-mail) and password and issues an access token. Public.
+        """Checks a login (username or e-mail) and password and opens a session. Public.
 
-        Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: unknown login, wrong password or an account
-        that cannot sign in, indistinguishable by design), INVALID_ARGUMENT (empty or oversized
-        fields), UNAVAILABLE (SERVER_BUSY when password hashing is saturated).
+        Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: unknown login, wrong password, disabled or
+        locked account, indistinguishable by design), FAILED_PRECONDITION (EMAIL_NOT_VERIFIED: right
+        password, e-mail not verified yet), INVALID_ARGUMENT (empty or oversized fields),
+        RESOURCE_EXHAUSTED (RATE_LIMITED, with RetryInfo), UNAVAILABLE (SERVER_BUSY).
+        """
+
+    @_abc_1.abstractmethod
+    def RefreshToken(
+        self,
+        request: _auth_service_pb2.RefreshTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RefreshTokenResponse, _abc.Awaitable[_auth_service_pb2.RefreshTokenResponse]]:
+        """Exchanges a refresh token for a new session; the old refresh token stops working. Using an
+        already exchanged token again revokes the whole session family. Public.
+
+        Errors: UNAUTHENTICATED (INVALID_REFRESH_TOKEN), INVALID_ARGUMENT.
+        """
+
+    @_abc_1.abstractmethod
+    def Logout(
+        self,
+        request: _auth_service_pb2.LogoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.LogoutResponse, _abc.Awaitable[_auth_service_pb2.LogoutResponse]]:
+        """Ends the session the refresh token belongs to. Public; unknown tokens succeed silently.
+
+        Errors: INVALID_ARGUMENT.
+        """
+
+    @_abc_1.abstractmethod
+    def GetJwks(
+        self,
+        request: _auth_service_pb2.GetJwksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.GetJwksResponse, _abc.Awaitable[_auth_service_pb2.GetJwksResponse]]:
+        """The public keys that verify access tokens (a JWK set; several during key rotation). Public."""
+
+    @_abc_1.abstractmethod
+    def RevokeSessions(
+        self,
+        request: _auth_service_pb2.RevokeSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RevokeSessionsResponse, _abc.Awaitable[_auth_service_pb2.RevokeSessionsResponse]]:
+        """Signs a user out everywhere: every refresh token is revoked and access tokens issued before
+        now stop working (within the documented cache window). Caller: the account itself or an
+        administrator.
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
         """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -64,6 +64,8 @@ class User(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    PENDING_EMAIL_FIELD_NUMBER: _builtins.int
+    PASSWORD_CHANGE_REQUIRED_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """Server-assigned, opaque, immutable identifier."""
     username: _builtins.str
@@ -78,6 +80,12 @@ class User(_message.Message):
     """Whether the current e-mail address has been verified."""
     etag: _builtins.str
     """Opaque version tag (AIP-154); send it back on update or delete to detect concurrent changes."""
+    pending_email: _builtins.str
+    """Output only. A new e-mail address waiting for verification; `email` stays in use until then."""
+    password_change_required: _builtins.bool
+    """Output only. The user must change the password (set by an administrator) before anything
+    but ChangePassword, GetUser of "me", Logout and RefreshToken is allowed.
+    """
     @_builtins.property
     def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Roles granted to the user (for example "admin"); only administrators may change them."""
@@ -103,10 +111,12 @@ class User(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
+        pending_email: _builtins.str = ...,
+        password_change_required: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "email", b"email", "email_verified", b"email_verified", "etag", b"etag", "roles", b"roles", "state", b"state", "update_time", b"update_time", "user_id", b"user_id", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "email", b"email", "email_verified", b"email_verified", "etag", b"etag", "password_change_required", b"password_change_required", "pending_email", b"pending_email", "roles", b"roles", "state", b"state", "update_time", b"update_time", "user_id", b"user_id", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -23,36 +23,73 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from usermgmt.v1 import session_pb2 as usermgmt_dot_v1_dot_session__pb2
 from usermgmt.v1 import user_pb2 as usermgmt_dot_v1_dot_user__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eusermgmt/v1/user_service.proto\x12\x0busermgmt.v1\x1a google/protobuf/field_mask.proto\x1a\x16usermgmt/v1/user.proto\"n\n\x0fRegisterRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"3\n\x10RegisterResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"2\n\x0fGetUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User\"e\n\x11UpdateUserRequest\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"5\n\x12UpdateUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User\"2\n\x11\x44\x65leteUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x14\n\x12\x44\x65leteUserResponse\"I\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"N\n\x11ListUsersResponse\x12 \n\x05users\x18\x01 \x03(\x0b\x32\x11.usermgmt.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x86\x03\n\x0bUserService\x12G\n\x08Register\x12\x1c.usermgmt.v1.RegisterRequest\x1a\x1d.usermgmt.v1.RegisterResponse\x12\x44\n\x07GetUser\x12\x1b.usermgmt.v1.GetUserRequest\x1a\x1c.usermgmt.v1.GetUserResponse\x12M\n\nUpdateUser\x12\x1e.usermgmt.v1.UpdateUserRequest\x1a\x1f.usermgmt.v1.UpdateUserResponse\x12M\n\nDeleteUser\x12\x1e.usermgmt.v1.DeleteUserRequest\x1a\x1f.usermgmt.v1.DeleteUserResponse\x12J\n\tListUsers\x12\x1d.usermgmt.v1.ListUsersRequest\x1a\x1e.usermgmt.v1.ListUsersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eusermgmt/v1/user_service.proto\x12\x0busermgmt.v1\x1a google/protobuf/field_mask.proto\x1a\x19usermgmt/v1/session.proto\x1a\x16usermgmt/v1/user.proto\"n\n\x0fRegisterRequest\x12\x10\n\x08username\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"3\n\x10RegisterResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"2\n\x0fGetUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User\"e\n\x11UpdateUserRequest\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"5\n\x12UpdateUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User\"2\n\x11\x44\x65leteUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x14\n\x12\x44\x65leteUserResponse\"I\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\"N\n\x11ListUsersResponse\x12 \n\x05users\x18\x01 \x03(\x0b\x32\x11.usermgmt.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Q\n\x12VerifyEmailRequest\x12\x11\n\x07user_id\x18\x01 \x01(\tH\x00\x12\x0f\n\x05login\x18\x02 \x01(\tH\x00\x12\x0c\n\x04\x63ode\x18\x03 \x01(\tB\t\n\x07subject\"6\n\x13VerifyEmailResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User\"c\n\x1dResendVerificationCodeRequest\x12\x11\n\x07user_id\x18\x01 \x01(\tH\x00\x12\x0f\n\x05login\x18\x02 \x01(\tH\x00\x12\x13\n\x0breturn_code\x18\x03 \x01(\x08\x42\t\n\x07subject\";\n\x1eResendVerificationCodeResponse\x12\x19\n\x11verification_code\x18\x01 \x01(\t\"G\n\x15\x43hangePasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"?\n\x16\x43hangePasswordResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.usermgmt.v1.Session\"A\n\x1bRequestPasswordResetRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x13\n\x0breturn_code\x18\x02 \x01(\x08\"2\n\x1cRequestPasswordResetResponse\x12\x12\n\nreset_code\x18\x01 \x01(\t\"I\n\x14ResetPasswordRequest\x12\r\n\x05login\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x14\n\x0cnew_password\x18\x03 \x01(\t\"\x17\n\x15ResetPasswordResponse\"%\n\x12\x44isableUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"6\n\x13\x44isableUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User\"$\n\x11\x45nableUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"5\n\x12\x45nableUserResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User\"$\n\x11UnlockUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"\x14\n\x12UnlockUserResponse\"P\n\x12SetPasswordRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x17\n\x0f\x63hange_required\x18\x03 \x01(\x08\"6\n\x13SetPasswordResponse\x12\x1f\n\x04user\x18\x01 \x01(\x0b\x32\x11.usermgmt.v1.User2\xad\t\n\x0bUserService\x12G\n\x08Register\x12\x1c.usermgmt.v1.RegisterRequest\x1a\x1d.usermgmt.v1.RegisterResponse\x12\x44\n\x07GetUser\x12\x1b.usermgmt.v1.GetUserRequest\x1a\x1c.usermgmt.v1.GetUserResponse\x12M\n\nUpdateUser\x12\x1e.usermgmt.v1.UpdateUserRequest\x1a\x1f.usermgmt.v1.UpdateUserResponse\x12M\n\nDeleteUser\x12\x1e.usermgmt.v1.DeleteUserRequest\x1a\x1f.usermgmt.v1.DeleteUserResponse\x12J\n\tListUsers\x12\x1d.usermgmt.v1.ListUsersRequest\x1a\x1e.usermgmt.v1.ListUsersResponse\x12P\n\x0bVerifyEmail\x12\x1f.usermgmt.v1.VerifyEmailRequest\x1a .usermgmt.v1.VerifyEmailResponse\x12q\n\x16ResendVerificationCode\x12*.usermgmt.v1.ResendVerificationCodeRequest\x1a+.usermgmt.v1.ResendVerificationCodeResponse\x12Y\n\x0e\x43hangePassword\x12\".usermgmt.v1.ChangePasswordRequest\x1a#.usermgmt.v1.ChangePasswordResponse\x12k\n\x14RequestPasswordReset\x12(.usermgmt.v1.RequestPasswordResetRequest\x1a).usermgmt.v1.RequestPasswordResetResponse\x12V\n\rResetPassword\x12!.usermgmt.v1.ResetPasswordRequest\x1a\".usermgmt.v1.ResetPasswordResponse\x12P\n\x0b\x44isableUser\x12\x1f.usermgmt.v1.DisableUserRequest\x1a .usermgmt.v1.DisableUserResponse\x12M\n\nEnableUser\x12\x1e.usermgmt.v1.EnableUserRequest\x1a\x1f.usermgmt.v1.EnableUserResponse\x12M\n\nUnlockUser\x12\x1e.usermgmt.v1.UnlockUserRequest\x1a\x1f.usermgmt.v1.UnlockUserResponse\x12P\n\x0bSetPassword\x12\x1f.usermgmt.v1.SetPasswordRequest\x1a .usermgmt.v1.SetPasswordResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'usermgmt.v1.user_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REGISTERREQUEST']._serialized_start=105
-  _globals['_REGISTERREQUEST']._serialized_end=215
-  _globals['_REGISTERRESPONSE']._serialized_start=217
-  _globals['_REGISTERRESPONSE']._serialized_end=268
-  _globals['_GETUSERREQUEST']._serialized_start=270
-  _globals['_GETUSERREQUEST']._serialized_end=303
-  _globals['_GETUSERRESPONSE']._serialized_start=305
-  _globals['_GETUSERRESPONSE']._serialized_end=355
-  _globals['_UPDATEUSERREQUEST']._serialized_start=357
-  _globals['_UPDATEUSERREQUEST']._serialized_end=458
-  _globals['_UPDATEUSERRESPONSE']._serialized_start=460
-  _globals['_UPDATEUSERRESPONSE']._serialized_end=513
-  _globals['_DELETEUSERREQUEST']._serialized_start=515
-  _globals['_DELETEUSERREQUEST']._serialized_end=565
-  _globals['_DELETEUSERRESPONSE']._serialized_start=567
-  _globals['_DELETEUSERRESPONSE']._serialized_end=587
-  _globals['_LISTUSERSREQUEST']._serialized_start=589
-  _globals['_LISTUSERSREQUEST']._serialized_end=662
-  _globals['_LISTUSERSRESPONSE']._serialized_start=664
-  _globals['_LISTUSERSRESPONSE']._serialized_end=742
-  _globals['_USERSERVICE']._serialized_start=745
-  _globals['_USERSERVICE']._serialized_end=1135
+  _globals['_REGISTERREQUEST']._serialized_start=132
+  _globals['_REGISTERREQUEST']._serialized_end=242
+  _globals['_REGISTERRESPONSE']._serialized_start=244
+  _globals['_REGISTERRESPONSE']._serialized_end=295
+  _globals['_GETUSERREQUEST']._serialized_start=297
+  _globals['_GETUSERREQUEST']._serialized_end=330
+  _globals['_GETUSERRESPONSE']._serialized_start=332
+  _globals['_GETUSERRESPONSE']._serialized_end=382
+  _globals['_UPDATEUSERREQUEST']._serialized_start=384
+  _globals['_UPDATEUSERREQUEST']._serialized_end=485
+  _globals['_UPDATEUSERRESPONSE']._serialized_start=487
+  _globals['_UPDATEUSERRESPONSE']._serialized_end=540
+  _globals['_DELETEUSERREQUEST']._serialized_start=542
+  _globals['_DELETEUSERREQUEST']._serialized_end=592
+  _globals['_DELETEUSERRESPONSE']._serialized_start=594
+  _globals['_DELETEUSERRESPONSE']._serialized_end=614
+  _globals['_LISTUSERSREQUEST']._serialized_start=616
+  _globals['_LISTUSERSREQUEST']._serialized_end=689
+  _globals['_LISTUSERSRESPONSE']._serialized_start=691
+  _globals['_LISTUSERSRESPONSE']._serialized_end=769
+  _globals['_VERIFYEMAILREQUEST']._serialized_start=771
+  _globals['_VERIFYEMAILREQUEST']._serialized_end=852
+  _globals['_VERIFYEMAILRESPONSE']._serialized_start=854
+  _globals['_VERIFYEMAILRESPONSE']._serialized_end=908
+  _globals['_RESENDVERIFICATIONCODEREQUEST']._serialized_start=910
+  _globals['_RESENDVERIFICATIONCODEREQUEST']._serialized_end=1009
+  _globals['_RESENDVERIFICATIONCODERESPONSE']._serialized_start=1011
+  _globals['_RESENDVERIFICATIONCODERESPONSE']._serialized_end=1070
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1072
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1143
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1145
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1208
+  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_start=1210
+  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_end=1275
+  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_start=1277
+  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_end=1327
+  _globals['_RESETPASSWORDREQUEST']._serialized_start=1329
+  _globals['_RESETPASSWORDREQUEST']._serialized_end=1402
+  _globals['_RESETPASSWORDRESPONSE']._serialized_start=1404
+  _globals['_RESETPASSWORDRESPONSE']._serialized_end=1427
+  _globals['_DISABLEUSERREQUEST']._serialized_start=1429
+  _globals['_DISABLEUSERREQUEST']._serialized_end=1466
+  _globals['_DISABLEUSERRESPONSE']._serialized_start=1468
+  _globals['_DISABLEUSERRESPONSE']._serialized_end=1522
+  _globals['_ENABLEUSERREQUEST']._serialized_start=1524
+  _globals['_ENABLEUSERREQUEST']._serialized_end=1560
+  _globals['_ENABLEUSERRESPONSE']._serialized_start=1562
+  _globals['_ENABLEUSERRESPONSE']._serialized_end=1615
+  _globals['_UNLOCKUSERREQUEST']._serialized_start=1617
+  _globals['_UNLOCKUSERREQUEST']._serialized_end=1653
+  _globals['_UNLOCKUSERRESPONSE']._serialized_start=1655
+  _globals['_UNLOCKUSERRESPONSE']._serialized_end=1675
+  _globals['_SETPASSWORDREQUEST']._serialized_start=1677
+  _globals['_SETPASSWORDREQUEST']._serialized_end=1757
+  _globals['_SETPASSWORDRESPONSE']._serialized_start=1759
+  _globals['_SETPASSWORDRESPONSE']._serialized_end=1813
+  _globals['_USERSERVICE']._serialized_start=1816
+  _globals['_USERSERVICE']._serialized_end=3013
 # @@protoc_insertion_point(module_scope)

@@ -65,6 +65,51 @@ class UserServiceStub:
                 request_serializer=usermgmt_dot_v1_dot_user__service__pb2.ListUsersRequest.SerializeToString,
                 response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.ListUsersResponse.FromString,
                 _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/usermgmt.v1.UserService/VerifyEmail',
+                request_serializer=usermgmt_dot_v1_dot_user__service__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.VerifyEmailResponse.FromString,
+                _registered_method=True)
+        self.ResendVerificationCode = channel.unary_unary(
+                '/usermgmt.v1.UserService/ResendVerificationCode',
+                request_serializer=usermgmt_dot_v1_dot_user__service__pb2.ResendVerificationCodeRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.ResendVerificationCodeResponse.FromString,
+                _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/usermgmt.v1.UserService/ChangePassword',
+                request_serializer=usermgmt_dot_v1_dot_user__service__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
+        self.RequestPasswordReset = channel.unary_unary(
+                '/usermgmt.v1.UserService/RequestPasswordReset',
+                request_serializer=usermgmt_dot_v1_dot_user__service__pb2.RequestPasswordResetRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.RequestPasswordResetResponse.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/usermgmt.v1.UserService/ResetPassword',
+                request_serializer=usermgmt_dot_v1_dot_user__service__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.ResetPasswordResponse.FromString,
+                _registered_method=True)
+        self.DisableUser = channel.unary_unary(
+                '/usermgmt.v1.UserService/DisableUser',
+                request_serializer=usermgmt_dot_v1_dot_user__service__pb2.DisableUserRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.DisableUserResponse.FromString,
+                _registered_method=True)
+        self.EnableUser = channel.unary_unary(
+                '/usermgmt.v1.UserService/EnableUser',
+                request_serializer=usermgmt_dot_v1_dot_user__service__pb2.EnableUserRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.EnableUserResponse.FromString,
+                _registered_method=True)
+        self.UnlockUser = channel.unary_unary(
+                '/usermgmt.v1.UserService/UnlockUser',
+                request_serializer=usermgmt_dot_v1_dot_user__service__pb2.UnlockUserRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.UnlockUserResponse.FromString,
+                _registered_method=True)
+        self.SetPassword = channel.unary_unary(
+                '/usermgmt.v1.UserService/SetPassword',
+                request_serializer=usermgmt_dot_v1_dot_user__service__pb2.SetPasswordRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.SetPasswordResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -128,6 +173,99 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyEmail(self, request, context):
+        """Confirms an e-mail address with the code sent to it: a pending account becomes active, a
+        pending address change takes effect. Public (the code is the proof).
+
+        Errors: INVALID_ARGUMENT (INVALID_CODE: wrong, expired, used or out of attempts; the same
+        answer for unknown accounts), ALREADY_EXISTS (EMAIL_TAKEN: the new address was taken
+        meanwhile), RESOURCE_EXHAUSTED (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendVerificationCode(self, request, context):
+        """Sends a new verification code (the previous one stops working). Public; answers the same
+        whether or not the account exists. Administrators may ask for the code to be returned
+        instead of sent.
+
+        Errors: INVALID_ARGUMENT, PERMISSION_DENIED (return_code without admin role),
+        RESOURCE_EXHAUSTED (RESEND_COOLDOWN or RATE_LIMITED, with RetryInfo), FAILED_PRECONDITION
+        (NOTHING_TO_VERIFY, only for administrators with return_code).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePassword(self, request, context):
+        """Changes the caller's password. Every other session (refresh token and access token) is
+        revoked; the response carries a fresh session. Caller: the account itself.
+
+        Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: wrong current password), INVALID_ARGUMENT
+        (password policy, with one field violation per broken rule).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestPasswordReset(self, request, context):
+        """Sends a password-reset code to the account's e-mail address. Public; the answer is the same
+        whether or not the account exists. Administrators may ask for the code to be returned.
+
+        Errors: INVALID_ARGUMENT, PERMISSION_DENIED (return_code without admin role),
+        RESOURCE_EXHAUSTED (RATE_LIMITED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """Sets a new password with a reset code; revokes every session and clears a lockout. Public.
+
+        Errors: INVALID_ARGUMENT (INVALID_CODE, or password policy), RESOURCE_EXHAUSTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableUser(self, request, context):
+        """Disables an account and revokes its sessions. Caller: an administrator.
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableUser(self, request, context):
+        """Re-enables a disabled account. Caller: an administrator.
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlockUser(self, request, context):
+        """Clears the failed-sign-in counter and any lock of an account. Caller: an administrator.
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPassword(self, request, context):
+        """Sets an account's password, optionally requiring a change at next sign-in, and revokes its
+        sessions. Caller: an administrator.
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT (password policy).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +293,51 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.ListUsers,
                     request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.ListUsersRequest.FromString,
                     response_serializer=usermgmt_dot_v1_dot_user__service__pb2.ListUsersResponse.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_user__service__pb2.VerifyEmailResponse.SerializeToString,
+            ),
+            'ResendVerificationCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendVerificationCode,
+                    request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.ResendVerificationCodeRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_user__service__pb2.ResendVerificationCodeResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_user__service__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPasswordReset,
+                    request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.RequestPasswordResetRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_user__service__pb2.RequestPasswordResetResponse.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_user__service__pb2.ResetPasswordResponse.SerializeToString,
+            ),
+            'DisableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableUser,
+                    request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.DisableUserRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_user__service__pb2.DisableUserResponse.SerializeToString,
+            ),
+            'EnableUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableUser,
+                    request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.EnableUserRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_user__service__pb2.EnableUserResponse.SerializeToString,
+            ),
+            'UnlockUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlockUser,
+                    request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.UnlockUserRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_user__service__pb2.UnlockUserResponse.SerializeToString,
+            ),
+            'SetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPassword,
+                    request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.SetPasswordRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_user__service__pb2.SetPasswordResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -298,6 +481,249 @@ class UserService:
             '/usermgmt.v1.UserService/ListUsers',
             usermgmt_dot_v1_dot_user__service__pb2.ListUsersRequest.SerializeToString,
             usermgmt_dot_v1_dot_user__service__pb2.ListUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.UserService/VerifyEmail',
+            usermgmt_dot_v1_dot_user__service__pb2.VerifyEmailRequest.SerializeToString,
+            usermgmt_dot_v1_dot_user__service__pb2.VerifyEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendVerificationCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.UserService/ResendVerificationCode',
+            usermgmt_dot_v1_dot_user__service__pb2.ResendVerificationCodeRequest.SerializeToString,
+            usermgmt_dot_v1_dot_user__service__pb2.ResendVerificationCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.UserService/ChangePassword',
+            usermgmt_dot_v1_dot_user__service__pb2.ChangePasswordRequest.SerializeToString,
+            usermgmt_dot_v1_dot_user__service__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.UserService/RequestPasswordReset',
+            usermgmt_dot_v1_dot_user__service__pb2.RequestPasswordResetRequest.SerializeToString,
+            usermgmt_dot_v1_dot_user__service__pb2.RequestPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.UserService/ResetPassword',
+            usermgmt_dot_v1_dot_user__service__pb2.ResetPasswordRequest.SerializeToString,
+            usermgmt_dot_v1_dot_user__service__pb2.ResetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.UserService/DisableUser',
+            usermgmt_dot_v1_dot_user__service__pb2.DisableUserRequest.SerializeToString,
+            usermgmt_dot_v1_dot_user__service__pb2.DisableUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.UserService/EnableUser',
+            usermgmt_dot_v1_dot_user__service__pb2.EnableUserRequest.SerializeToString,
+            usermgmt_dot_v1_dot_user__service__pb2.EnableUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlockUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.UserService/UnlockUser',
+            usermgmt_dot_v1_dot_user__service__pb2.UnlockUserRequest.SerializeToString,
+            usermgmt_dot_v1_dot_user__service__pb2.UnlockUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/usermgmt.v1.UserService/SetPassword',
+            usermgmt_dot_v1_dot_user__service__pb2.SetPasswordRequest.SerializeToString,
+            usermgmt_dot_v1_dot_user__service__pb2.SetPasswordResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -71,6 +71,63 @@ class UserServiceStub:
     Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (bad page_size, filter or
     page_token, including a page_token reused with another filter).
     """
+    VerifyEmail: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.VerifyEmailRequest, _user_service_pb2.VerifyEmailResponse]
+    """Confirms an e-mail address with the code sent to it: a pending account becomes active, a
+    pending address change takes effect. Public (the code is the proof).
+
+    Errors: INVALID_ARGUMENT (INVALID_CODE: wrong, expired, used or out of attempts; the same
+    answer for unknown accounts), ALREADY_EXISTS (EMAIL_TAKEN: the new address was taken
+    meanwhile), RESOURCE_EXHAUSTED (RATE_LIMITED).
+    """
+    ResendVerificationCode: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResendVerificationCodeRequest, _user_service_pb2.ResendVerificationCodeResponse]
+    """Sends a new verification code (the previous one stops working). Public; answers the same
+    whether or not the account exists. Administrators may ask for the code to be returned
+    instead of sent.
+
+    Errors: INVALID_ARGUMENT, PERMISSION_DENIED (return_code without admin role),
+    RESOURCE_EXHAUSTED (RESEND_COOLDOWN or RATE_LIMITED, with RetryInfo), FAILED_PRECONDITION
+    (NOTHING_TO_VERIFY, only for administrators with return_code).
+    """
+    ChangePassword: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ChangePasswordRequest, _user_service_pb2.ChangePasswordResponse]
+    """Changes the caller's password. Every other session (refresh token and access token) is
+    revoked; the response carries a fresh session. Caller: the account itself.
+
+    Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: wrong current password), INVALID_ARGUMENT
+    (password policy, with one field violation per broken rule).
+    """
+    RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RequestPasswordResetRequest, _user_service_pb2.RequestPasswordResetResponse]
+    """Sends a password-reset code to the account's e-mail address. Public; the answer is the same
+    whether or not the account exists. Administrators may ask for the code to be returned.
+
+    Errors: INVALID_ARGUMENT, PERMISSION_DENIED (return_code without admin role),
+    RESOURCE_EXHAUSTED (RATE_LIMITED).
+    """
+    ResetPassword: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResetPasswordRequest, _user_service_pb2.ResetPasswordResponse]
+    """Sets a new password with a reset code; revokes every session and clears a lockout. Public.
+
+    Errors: INVALID_ARGUMENT (INVALID_CODE, or password policy), RESOURCE_EXHAUSTED.
+    """
+    DisableUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DisableUserRequest, _user_service_pb2.DisableUserResponse]
+    """Disables an account and revokes its sessions. Caller: an administrator.
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+    """
+    EnableUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]
+    """Re-enables a disabled account. Caller: an administrator.
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+    """
+    UnlockUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.UnlockUserRequest, _user_service_pb2.UnlockUserResponse]
+    """Clears the failed-sign-in counter and any lock of an account. Caller: an administrator.
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+    """
+    SetPassword: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.SetPasswordRequest, _user_service_pb2.SetPasswordResponse]
+    """Sets an account's password, optionally requiring a change at next sign-in, and revokes its
+    sessions. Caller: an administrator.
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT (password policy).
+    """
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -114,6 +171,63 @@ class UserServiceAsyncStub(UserServiceStub):
 
     Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (bad page_size, filter or
     page_token, including a page_token reused with another filter).
+    """
+    VerifyEmail: _aio.UnaryUnaryMultiCallable[_user_service_pb2.VerifyEmailRequest, _user_service_pb2.VerifyEmailResponse]  # type: ignore[assignment]
+    """Confirms an e-mail address with the code sent to it: a pending account becomes active, a
+    pending address change takes effect. Public (the code is the proof).
+
+    Errors: INVALID_ARGUMENT (INVALID_CODE: wrong, expired, used or out of attempts; the same
+    answer for unknown accounts), ALREADY_EXISTS (EMAIL_TAKEN: the new address was taken
+    meanwhile), RESOURCE_EXHAUSTED (RATE_LIMITED).
+    """
+    ResendVerificationCode: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResendVerificationCodeRequest, _user_service_pb2.ResendVerificationCodeResponse]  # type: ignore[assignment]
+    """Sends a new verification code (the previous one stops working). Public; answers the same
+    whether or not the account exists. Administrators may ask for the code to be returned
+    instead of sent.
+
+    Errors: INVALID_ARGUMENT, PERMISSION_DENIED (return_code without admin role),
+    RESOURCE_EXHAUSTED (RESEND_COOLDOWN or RATE_LIMITED, with RetryInfo), FAILED_PRECONDITION
+    (NOTHING_TO_VERIFY, only for administrators with return_code).
+    """
+    ChangePassword: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ChangePasswordRequest, _user_service_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    """Changes the caller's password. Every other session (refresh token and access token) is
+    revoked; the response carries a fresh session. Caller: the account itself.
+
+    Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: wrong current password), INVALID_ARGUMENT
+    (password policy, with one field violation per broken rule).
+    """
+    RequestPasswordReset: _aio.UnaryUnaryMultiCallable[_user_service_pb2.RequestPasswordResetRequest, _user_service_pb2.RequestPasswordResetResponse]  # type: ignore[assignment]
+    """Sends a password-reset code to the account's e-mail address. Public; the answer is the same
+    whether or not the account exists. Administrators may ask for the code to be returned.
+
+    Errors: INVALID_ARGUMENT, PERMISSION_DENIED (return_code without admin role),
+    RESOURCE_EXHAUSTED (RATE_LIMITED).
+    """
+    ResetPassword: _aio.UnaryUnaryMultiCallable[_user_service_pb2.ResetPasswordRequest, _user_service_pb2.ResetPasswordResponse]  # type: ignore[assignment]
+    """Sets a new password with a reset code; revokes every session and clears a lockout. Public.
+
+    Errors: INVALID_ARGUMENT (INVALID_CODE, or password policy), RESOURCE_EXHAUSTED.
+    """
+    DisableUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.DisableUserRequest, _user_service_pb2.DisableUserResponse]  # type: ignore[assignment]
+    """Disables an account and revokes its sessions. Caller: an administrator.
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+    """
+    EnableUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.EnableUserRequest, _user_service_pb2.EnableUserResponse]  # type: ignore[assignment]
+    """Re-enables a disabled account. Caller: an administrator.
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+    """
+    UnlockUser: _aio.UnaryUnaryMultiCallable[_user_service_pb2.UnlockUserRequest, _user_service_pb2.UnlockUserResponse]  # type: ignore[assignment]
+    """Clears the failed-sign-in counter and any lock of an account. Caller: an administrator.
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+    """
+    SetPassword: _aio.UnaryUnaryMultiCallable[_user_service_pb2.SetPasswordRequest, _user_service_pb2.SetPasswordResponse]  # type: ignore[assignment]
+    """Sets an account's password, optionally requiring a change at next sign-in, and revokes its
+    sessions. Caller: an administrator.
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT (password policy).
     """
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -185,6 +299,117 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (bad page_size, filter or
         page_token, including a page_token reused with another filter).
+        """
+
+    @_abc_1.abstractmethod
+    def VerifyEmail(
+        self,
+        request: _user_service_pb2.VerifyEmailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.VerifyEmailResponse, _abc.Awaitable[_user_service_pb2.VerifyEmailResponse]]:
+        """Confirms an e-mail address with the code sent to it: a pending account becomes active, a
+        pending address change takes effect. Public (the code is the proof).
+
+        Errors: INVALID_ARGUMENT (INVALID_CODE: wrong, expired, used or out of attempts; the same
+        answer for unknown accounts), ALREADY_EXISTS (EMAIL_TAKEN: the new address was taken
+        meanwhile), RESOURCE_EXHAUSTED (RATE_LIMITED).
+        """
+
+    @_abc_1.abstractmethod
+    def ResendVerificationCode(
+        self,
+        request: _user_service_pb2.ResendVerificationCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ResendVerificationCodeResponse, _abc.Awaitable[_user_service_pb2.ResendVerificationCodeResponse]]:
+        """Sends a new verification code (the previous one stops working). Public; answers the same
+        whether or not the account exists. Administrators may ask for the code to be returned
+        instead of sent.
+
+        Errors: INVALID_ARGUMENT, PERMISSION_DENIED (return_code without admin role),
+        RESOURCE_EXHAUSTED (RESEND_COOLDOWN or RATE_LIMITED, with RetryInfo), FAILED_PRECONDITION
+        (NOTHING_TO_VERIFY, only for administrators with return_code).
+        """
+
+    @_abc_1.abstractmethod
+    def ChangePassword(
+        self,
+        request: _user_service_pb2.ChangePasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ChangePasswordResponse, _abc.Awaitable[_user_service_pb2.ChangePasswordResponse]]:
+        """Changes the caller's password. Every other session (refresh token and access token) is
+        revoked; the response carries a fresh session. Caller: the account itself.
+
+        Errors: UNAUTHENTICATED (INVALID_CREDENTIALS: wrong current password), INVALID_ARGUMENT
+        (password policy, with one field violation per broken rule).
+        """
+
+    @_abc_1.abstractmethod
+    def RequestPasswordReset(
+        self,
+        request: _user_service_pb2.RequestPasswordResetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.RequestPasswordResetResponse, _abc.Awaitable[_user_service_pb2.RequestPasswordResetResponse]]:
+        """Sends a password-reset code to the account's e-mail address. Public; the answer is the same
+        whether or not the account exists. Administrators may ask for the code to be returned.
+
+        Errors: INVALID_ARGUMENT, PERMISSION_DENIED (return_code without admin role),
+        RESOURCE_EXHAUSTED (RATE_LIMITED).
+        """
+
+    @_abc_1.abstractmethod
+    def ResetPassword(
+        self,
+        request: _user_service_pb2.ResetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ResetPasswordResponse, _abc.Awaitable[_user_service_pb2.ResetPasswordResponse]]:
+        """Sets a new password with a reset code; revokes every session and clears a lockout. Public.
+
+        Errors: INVALID_ARGUMENT (INVALID_CODE, or password policy), RESOURCE_EXHAUSTED.
+        """
+
+    @_abc_1.abstractmethod
+    def DisableUser(
+        self,
+        request: _user_service_pb2.DisableUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.DisableUserResponse, _abc.Awaitable[_user_service_pb2.DisableUserResponse]]:
+        """Disables an account and revokes its sessions. Caller: an administrator.
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+        """
+
+    @_abc_1.abstractmethod
+    def EnableUser(
+        self,
+        request: _user_service_pb2.EnableUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.EnableUserResponse, _abc.Awaitable[_user_service_pb2.EnableUserResponse]]:
+        """Re-enables a disabled account. Caller: an administrator.
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+        """
+
+    @_abc_1.abstractmethod
+    def UnlockUser(
+        self,
+        request: _user_service_pb2.UnlockUserRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.UnlockUserResponse, _abc.Awaitable[_user_service_pb2.UnlockUserResponse]]:
+        """Clears the failed-sign-in counter and any lock of an account. Caller: an administrator.
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT.
+        """
+
+    @_abc_1.abstractmethod
+    def SetPassword(
+        self,
+        request: _user_service_pb2.SetPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.SetPasswordResponse, _abc.Awaitable[_user_service_pb2.SetPasswordResponse]]:
+        """Sets an account's password, optionally requiring a change at next sign-in, and revokes its
+        sessions. Caller: an administrator.
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT (password policy).
         """
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -14,6 +14,7 @@ class Access(enum.Enum):
     """Who may call an RPC."""
 
     PUBLIC = "public"
+    AUTHENTICATED = "any signed-in user, acting on itself"
     SELF_OR_ADMIN = "self or admin"
     ADMIN = "admin"
 
@@ -26,15 +27,44 @@ class Rule:
     target: Callable[[Any], str] | None = None
 
 
+_USER = "/usermgmt.v1.UserService/"
+_AUTH = "/usermgmt.v1.AuthService/"
+
+# PUBLIC methods still verify a token when one is sent (some answers differ for administrators).
 RULES: dict[str, Rule] = {
-    "/usermgmt.v1.AuthService/Authenticate": Rule(Access.PUBLIC),
+    _AUTH + "Authenticate": Rule(Access.PUBLIC),
+    _AUTH + "RefreshToken": Rule(Access.PUBLIC),
+    _AUTH + "Logout": Rule(Access.PUBLIC),
+    _AUTH + "GetJwks": Rule(Access.PUBLIC),
+    _AUTH + "RevokeSessions": Rule(Access.SELF_OR_ADMIN, lambda r: r.user_id),
     "/usermgmt.v1.ProbeService/Ready": Rule(Access.PUBLIC),
-    "/usermgmt.v1.UserService/Register": Rule(Access.PUBLIC),
-    "/usermgmt.v1.UserService/GetUser": Rule(Access.SELF_OR_ADMIN, lambda r: r.user_id),
-    "/usermgmt.v1.UserService/UpdateUser": Rule(Access.SELF_OR_ADMIN, lambda r: r.user.user_id),
-    "/usermgmt.v1.UserService/DeleteUser": Rule(Access.SELF_OR_ADMIN, lambda r: r.user_id),
-    "/usermgmt.v1.UserService/ListUsers": Rule(Access.ADMIN),
+    _USER + "Register": Rule(Access.PUBLIC),
+    _USER + "GetUser": Rule(Access.SELF_OR_ADMIN, lambda r: r.user_id),
+    _USER + "UpdateUser": Rule(Access.SELF_OR_ADMIN, lambda r: r.user.user_id),
+    _USER + "DeleteUser": Rule(Access.SELF_OR_ADMIN, lambda r: r.user_id),
+    _USER + "ListUsers": Rule(Access.ADMIN),
+    _USER + "VerifyEmail": Rule(Access.PUBLIC),
+    _USER + "ResendVerificationCode": Rule(Access.PUBLIC),
+    _USER + "ChangePassword": Rule(Access.AUTHENTICATED),
+    _USER + "RequestPasswordReset": Rule(Access.PUBLIC),
+    _USER + "ResetPassword": Rule(Access.PUBLIC),
+    _USER + "DisableUser": Rule(Access.ADMIN),
+    _USER + "EnableUser": Rule(Access.ADMIN),
+    _USER + "UnlockUser": Rule(Access.ADMIN),
+    _USER + "SetPassword": Rule(Access.ADMIN),
 }
+
+# While a password change is required, a session may only do these.
+ALLOWED_DURING_PASSWORD_CHANGE = frozenset(
+    {
+        _USER + "ChangePassword",
+        _USER + "GetUser",
+        _AUTH + "Logout",
+        _AUTH + "RefreshToken",
+        _AUTH + "GetJwks",
+        "/usermgmt.v1.ProbeService/Ready",
+    }
+)
 
 # Standard infrastructure services (health checking, reflection) are open to every caller.
 INFRASTRUCTURE_RULE = Rule(Access.PUBLIC)

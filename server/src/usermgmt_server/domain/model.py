@@ -39,6 +39,12 @@ class User:
     update_time: datetime
     version: int
     password_hash: str = field(repr=False)
+    # Access tokens issued before this moment (second precision, like JWT iat) are refused and
+    # refresh families created before it are dead: "sign out everywhere".
+    tokens_valid_after: datetime | None = None
+    password_change_required: bool = False
+    # A new address awaiting verification; ``email`` stays in use until it is verified.
+    pending_email: str = ""
 
     @property
     def etag(self) -> str:
@@ -57,6 +63,8 @@ class Principal:
 
     user_id: str
     roles: tuple[str, ...] = ()
+    # The token's iat claim (whole seconds), compared with the user's tokens_valid_after.
+    issued_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -73,11 +81,82 @@ class IssuedToken:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionTokens:
+    """A signed-in session: an access token and the refresh token that renews it."""
+
+    access_token: IssuedToken
+    refresh_token: str = field(repr=False)
+    refresh_expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
 class AuthenticationResult:
     """What a successful sign-in returns."""
 
-    access_token: IssuedToken
+    session: SessionTokens
     user: User
+
+
+class CodePurpose(enum.Enum):
+    """What a one-time code proves."""
+
+    VERIFY_EMAIL = "VERIFY_EMAIL"
+    RESET_PASSWORD = "RESET_PASSWORD"
+
+
+@dataclass(frozen=True, slots=True)
+class OneTimeCode:
+    """A short code sent to the user, stored only as a keyed hash; one per user and purpose.
+
+    ``target`` is the address the code was sent to (for an e-mail change, the new address).
+    """
+
+    user_id: str
+    purpose: CodePurpose
+    code_hash: str = field(repr=False)
+    target: str
+    created_at: datetime
+    expires_at: datetime
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshFamily:
+    """All refresh tokens descending from one sign-in; revoked together."""
+
+    family_id: str
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class RotationOutcome(enum.Enum):
+    """What happened to a refresh token presented for rotation."""
+
+    ROTATED = "ROTATED"
+    REUSED = "REUSED"
+    INVALID = "INVALID"
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """The outcome of a rotation and the family concerned (``None`` when INVALID)."""
+
+    outcome: RotationOutcome
+    family: RefreshFamily | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFailures:
+    """Failed sign-ins of one subject and the lock they caused."""
+
+    count: int = 0
+    locked_until: datetime | None = None
+    hard_locked: bool = False
+
+    def locked(self, now: datetime) -> bool:
+        """Whether sign-in is refused at ``now``."""
+        return self.hard_locked or (self.locked_until is not None and now < self.locked_until)
 
 
 @dataclass(frozen=True, slots=True)

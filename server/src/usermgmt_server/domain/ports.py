@@ -6,9 +6,14 @@ from datetime import datetime
 from typing import Protocol
 
 from usermgmt_server.domain.model import (
+    CodePurpose,
     IdempotencyRecord,
     IssuedToken,
+    LoginFailures,
+    OneTimeCode,
     Principal,
+    RefreshFamily,
+    Rotation,
     User,
     UserPage,
     UserState,
@@ -40,8 +45,15 @@ class UserRepository(Protocol):
         """The account holding this normalised e-mail address, or ``None``."""
         ...
 
-    async def update(self, before: User, after: User) -> None:
-        """Replace ``before`` (matched by version) with ``after``, moving changed guards."""
+    async def update(
+        self, before: User, after: User, *, consume_code: OneTimeCode | None = None
+    ) -> None:
+        """Replace ``before`` (matched by version) with ``after``, moving changed guards.
+
+        With ``consume_code``, the code is deleted in the same transaction (only if its hash is
+        still the stored one); if it is gone or replaced, ``CodeConsumed`` is raised and nothing
+        changes.
+        """
         ...
 
     async def delete(self, user: User) -> None:
@@ -61,6 +73,87 @@ class UserRepository(Protocol):
     async def get_idempotency_record(self, key: str) -> IdempotencyRecord | None:
         """The stored outcome of an earlier call with this idempotency key, or ``None``."""
         ...
+
+
+class CodeStore(Protocol):
+    """One-time codes (e-mail verification, password reset), one per user and purpose."""
+
+    async def save_code(self, code: OneTimeCode) -> None:
+        """Store ``code``, replacing any earlier code of the same user and purpose."""
+        ...
+
+    async def get_code(self, user_id: str, purpose: CodePurpose) -> OneTimeCode | None:
+        """The stored code, or ``None`` (expired codes count as absent)."""
+        ...
+
+    async def count_attempt(
+        self, user_id: str, purpose: CodePurpose, *, max_attempts: int, now: datetime
+    ) -> OneTimeCode | None:
+        """Atomically use up one attempt; the code after the increment, or ``None`` when there is
+        no code, it expired, or its attempts are exhausted (all instances share the count)."""
+        ...
+
+    async def delete_code(self, user_id: str, purpose: CodePurpose) -> None:
+        """Remove the code if present."""
+        ...
+
+
+class RefreshTokenStore(Protocol):
+    """Refresh-token families and their single-use tokens (stored as keyed hashes)."""
+
+    async def create_family(self, family: RefreshFamily, token_hash: str) -> None:
+        """Start a family with its first token."""
+        ...
+
+    async def rotate(self, token_hash: str, new_token_hash: str, now: datetime) -> Rotation:
+        """Atomically retire ``token_hash`` and issue ``new_token_hash`` in the same family.
+
+        ROTATED: done. REUSED: the token was already retired (the caller revokes the family).
+        INVALID: unknown, expired or revoked. Of concurrent rotations of one token, at most one
+        is ROTATED.
+        """
+        ...
+
+    async def find_family(self, token_hash: str) -> RefreshFamily | None:
+        """The live family a token belongs to, or ``None``."""
+        ...
+
+    async def revoke_family(self, family_id: str) -> None:
+        """Revoke every token of the family (idempotent)."""
+        ...
+
+
+class LoginFailureStore(Protocol):
+    """Failed sign-in counters shared by every instance; ``subject`` is a user id or a login."""
+
+    async def get_failures(self, subject: str) -> LoginFailures:
+        """The current counter (zero when none is stored)."""
+        ...
+
+    async def record_failure(self, subject: str, *, expires_at: datetime) -> int:
+        """Atomically add one failure; returns the new count. The counter is forgotten after
+        ``expires_at`` unless a hard lock is set."""
+        ...
+
+    async def lock(self, subject: str, *, until: datetime | None, hard: bool) -> None:
+        """Lock sign-in until ``until`` (only ever extending an existing lock), or for good."""
+        ...
+
+    async def clear_failures(self, subject: str) -> None:
+        """Forget failures and locks of ``subject``."""
+        ...
+
+
+class Notifier(Protocol):
+    """Delivers messages to users (codes, notices) outside the request."""
+
+    async def send_code(self, user: User, code: OneTimeCode, plain_code: str) -> None:
+        """Send ``plain_code`` to ``code.target`` for ``code.purpose``."""
+        ...
+
+
+class CodeConsumed(Exception):
+    """Raised by ``UserRepository.update`` when the code to consume is gone or replaced."""
 
 
 class DuplicateRequest(Exception):
