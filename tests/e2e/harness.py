@@ -53,6 +53,9 @@ def server_environment(moto_endpoint: str, table_name: str, **overrides: str) ->
         "USERMGMT_HEALTH_INTERVAL": "0.2",
         "USERMGMT_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USERNAME,
         "USERMGMT_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        # Suites about verification and rate limits turn these back on.
+        "USERMGMT_REQUIRE_EMAIL_VERIFICATION": "false",
+        "USERMGMT_RATE_LIMIT_PER_MINUTE": "0",
         **FAST_ARGON2,
     }
     environ.update(overrides)
@@ -77,25 +80,52 @@ class RunningServer:
     application: Application
     settings: Settings
     address: str
+    notifier: RecordingNotifier
 
     def channel(self) -> grpc.aio.Channel:
         """A new plaintext channel to the server."""
         return grpc.aio.insecure_channel(self.address)
 
 
+class RecordingNotifier:
+    """Keeps every code the server sends, so tests can read their "mailbox"."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str, str]] = []  # (user_id, purpose, target, code)
+
+    async def send_code(self, user: object, code: object, plain_code: str) -> None:
+        self.sent.append((code.user_id, code.purpose.value, code.target, plain_code))  # type: ignore[attr-defined]
+
+    def last_code(self, user_id: str, purpose: str = "VERIFY_EMAIL") -> str:
+        """The newest code sent to ``user_id`` for ``purpose``."""
+        codes = [c for u, p, _, c in self.sent if u == user_id and p == purpose]
+        assert codes, f"no {purpose} code was sent to {user_id}"
+        return codes[-1]
+
+
 @asynccontextmanager
 async def running_server(
-    moto_endpoint: str, table_name: str | None = None, *, create: bool = True, **overrides: str
+    moto_endpoint: str,
+    table_name: str | None = None,
+    *,
+    create: bool = True,
+    clock: object | None = None,
+    notifier: RecordingNotifier | None = None,
+    **overrides: str,
 ) -> AsyncIterator[RunningServer]:
-    """Start a server (creating its table first) and stop it on exit."""
+    """Start a server (creating its table first) and stop it on exit.
+
+    ``clock`` (e.g. a ManualClock) replaces the system clock; ``notifier`` records codes.
+    """
     table_name = table_name or f"usermgmt-e2e-{uuid.uuid4().hex[:12]}"
     if create:
         await create_table(moto_endpoint, table_name)
     settings = load_settings(environ=server_environment(moto_endpoint, table_name, **overrides))
-    application = Application(settings)
+    notifier = notifier or RecordingNotifier()
+    application = Application(settings, clock=clock, notifier=notifier)  # type: ignore[arg-type]
     endpoint = await application.start()
     try:
-        yield RunningServer(application, settings, f"127.0.0.1:{endpoint.port}")
+        yield RunningServer(application, settings, f"127.0.0.1:{endpoint.port}", notifier)
     finally:
         await application.stop()
 

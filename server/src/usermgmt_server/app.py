@@ -36,6 +36,7 @@ from usermgmt_server.api.readiness import ProbeServicer, Readiness, monitor_stor
 from usermgmt_server.api.user_servicer import UserServicer
 from usermgmt_server.config import Settings
 from usermgmt_server.domain.manager import UserManager
+from usermgmt_server.domain.ports import Clock, Notifier
 from usermgmt_server.domain.validation import PasswordRules
 from usermgmt_server.embedded import EMBEDDED_CREDENTIALS, embedded_aws
 
@@ -87,8 +88,17 @@ class Application:
     lets in-flight RPCs finish and releases every resource in reverse order.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        """``clock`` and ``notifier`` replace the system clock and the configured delivery."""
         self._settings = settings
+        self._clock = clock
+        self._notifier = notifier
         self._stack = AsyncExitStack()
         self._server: grpc.aio.Server | None = None
         self._readiness: Readiness | None = None
@@ -121,7 +131,7 @@ class Application:
         )
         self._stack.callback(hasher.close)
         secret = settings.hmac_secret or secrets.token_bytes(32)
-        clock = SystemClock()
+        clock = self._clock or SystemClock()
         tokens = JwtAccessTokens(
             KeySet(self._signing_key()),
             issuer=settings.jwt_issuer,
