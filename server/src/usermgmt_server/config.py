@@ -39,6 +39,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -189,9 +196,105 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "password_min_length",
         "USERMGMT_PASSWORD_MIN_LENGTH",
-        "Minimum password length in characters.",
+        "Minimum password length in "
+        "characters (NIST SP 800-63B-4: 15 when the password is the only factor; at least 8).",
         _positive_int,
-        8,
+        15,
+    ),
+    Option(
+        "require_email_verification",
+        "USERMGMT_REQUIRE_EMAIL_VERIFICATION",
+        "New accounts and e-mail changes must be confirmed with a code sent to the address.",
+        _boolean,
+        True,
+    ),
+    Option(
+        "code_ttl",
+        "USERMGMT_CODE_TTL",
+        "Seconds a verification or reset code stays valid.",
+        _positive_int,
+        900,
+    ),
+    Option(
+        "code_max_attempts",
+        "USERMGMT_CODE_MAX_ATTEMPTS",
+        "Wrong guesses a code survives.",
+        _positive_int,
+        5,
+    ),
+    Option(
+        "resend_cooldown",
+        "USERMGMT_RESEND_COOLDOWN",
+        "Seconds before another code can be sent to the same account.",
+        _non_negative_int,
+        60,
+    ),
+    Option(
+        "refresh_token_ttl",
+        "USERMGMT_REFRESH_TOKEN_TTL",
+        "Absolute lifetime of a session "
+        "(refresh-token family) in seconds, however often it is refreshed.",
+        _positive_int,
+        30 * 24 * 3600,
+    ),
+    Option(
+        "session_cache_seconds",
+        "USERMGMT_SESSION_CACHE_SECONDS",
+        "Seconds an instance caches "
+        "a user's revocation time and state; revoked access tokens keep working at most this "
+        "long (plus the rest of the second they were issued in).",
+        _non_negative_float,
+        5.0,
+    ),
+    Option(
+        "lockout_threshold",
+        "USERMGMT_LOCKOUT_THRESHOLD",
+        "Failed sign-ins before the progressive back-off starts.",
+        _positive_int,
+        5,
+    ),
+    Option(
+        "lockout_base_delay",
+        "USERMGMT_LOCKOUT_BASE_DELAY",
+        "Seconds of the first back-off; each further failure doubles it.",
+        _non_negative_float,
+        1.0,
+    ),
+    Option(
+        "lockout_max_delay",
+        "USERMGMT_LOCKOUT_MAX_DELAY",
+        "Longest back-off in seconds.",
+        _non_negative_float,
+        900.0,
+    ),
+    Option(
+        "lockout_hard_limit",
+        "USERMGMT_LOCKOUT_HARD_LIMIT",
+        "Failed sign-ins that lock the "
+        "account until a password reset or an administrator's unlock.",
+        _positive_int,
+        100,
+    ),
+    Option(
+        "rate_limit_per_minute",
+        "USERMGMT_RATE_LIMIT_PER_MINUTE",
+        "Calls per minute per "
+        "client address and group (sign-in, registration, codes), per instance; 0 = off.",
+        _non_negative_int,
+        30,
+    ),
+    Option(
+        "trusted_proxy_hops",
+        "USERMGMT_TRUSTED_PROXY_HOPS",
+        "Proxies in front of the server "
+        "that append to x-forwarded-for (1 behind an ALB); 0 = use the TCP peer address.",
+        _non_negative_int,
+        0,
+    ),
+    Option(
+        "topic_arn",
+        "USERMGMT_TOPIC_ARN",
+        "SNS topic that receives notifications (codes); embedded mode creates and uses its own.",
     ),
     Option(
         "max_concurrent_rpcs",
@@ -269,6 +372,19 @@ class Settings:
     hash_max_pending: int
     hash_queue_timeout: float
     password_min_length: int
+    require_email_verification: bool
+    code_ttl: int
+    code_max_attempts: int
+    resend_cooldown: int
+    refresh_token_ttl: int
+    session_cache_seconds: float
+    lockout_threshold: int
+    lockout_base_delay: float
+    lockout_max_delay: float
+    lockout_hard_limit: int
+    rate_limit_per_minute: int
+    trusted_proxy_hops: int
+    topic_arn: str | None
     max_concurrent_rpcs: int
     reflection: bool
     health_interval: float
@@ -395,6 +511,8 @@ def _check(raw: dict[str, Any], embedded: bool, serving: bool) -> None:
         problems.append(
             "USERMGMT_BOOTSTRAP_ADMIN_USERNAME and USERMGMT_BOOTSTRAP_ADMIN_PASSWORD go together"
         )
+    if raw["password_min_length"] < 8:
+        problems.append("USERMGMT_PASSWORD_MIN_LENGTH must be at least 8")
     if raw["log_format"] not in ("json", "text"):
         problems.append("USERMGMT_LOG_FORMAT must be json or text")
     if raw["log_level"] not in ("DEBUG", "INFO", "WARNING", "ERROR"):

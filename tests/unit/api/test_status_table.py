@@ -22,6 +22,14 @@ EXPECTED = {
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     errors.StorageUnavailable: grpc.StatusCode.UNAVAILABLE,
     errors.ServerBusy: grpc.StatusCode.UNAVAILABLE,
+    errors.InvalidCode: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.InvalidRefreshToken: grpc.StatusCode.UNAUTHENTICATED,
+    errors.EmailNotVerified: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.PasswordChangeRequired: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.NothingToVerify: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.RetryLater: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.ResendCooldown: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -30,6 +38,10 @@ def _instance(error_type: type[errors.UsermgmtError]) -> errors.UsermgmtError:
         return errors.InvalidArgument([errors.FieldViolation("email", "is required")])
     if error_type is errors.InvalidPageToken:
         return errors.InvalidPageToken("was altered")
+    if error_type is errors.RetryLater:
+        return errors.RetryLater("wait", 1.5)
+    if error_type in (errors.ResendCooldown, errors.RateLimited):
+        return error_type(1.5)  # type: ignore[call-arg]
     return error_type()  # type: ignore[call-arg]
 
 
@@ -66,6 +78,14 @@ def test_status_carries_error_info(
         assert [v.field for v in bad_request.field_violations] == [
             v.field for v in error.violations
         ]
+
+
+def test_retry_later_carries_retry_info() -> None:
+    status = status_for(errors.RateLimited(2.5))
+    (value,) = [v for k, v in status.trailing_metadata if k == "grpc-status-details-bin"]
+    retry = error_details_pb2.RetryInfo()
+    assert status_pb2.Status.FromString(value).details[1].Unpack(retry)
+    assert retry.retry_delay.ToNanoseconds() == 2_500_000_000
 
 
 def test_internal_status_reveals_nothing() -> None:

@@ -19,8 +19,13 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.UsermgmtError], grpc.StatusCode], ...] 
     (errors.UserNotFound, grpc.StatusCode.NOT_FOUND),
     (errors.EtagMismatch, grpc.StatusCode.ABORTED),
     (errors.InvalidCredentials, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.InvalidRefreshToken, grpc.StatusCode.UNAUTHENTICATED),
     (errors.NotAuthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.EmailNotVerified, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.PasswordChangeRequired, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.NothingToVerify, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.RetryLater, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.StorageUnavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.ServerBusy, grpc.StatusCode.UNAVAILABLE),
 )
@@ -39,9 +44,14 @@ def rich_status(
     message: str,
     reason: str,
     violations: list[errors.FieldViolation] | None = None,
+    retry_after: float | None = None,
 ) -> grpc.Status:
-    """A gRPC status carrying ErrorInfo and, when given, BadRequest field violations."""
+    """A gRPC status carrying ErrorInfo and, when given, BadRequest and RetryInfo."""
     details = [_pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))]
+    if retry_after is not None:
+        retry_info = error_details_pb2.RetryInfo()
+        retry_info.retry_delay.FromNanoseconds(max(1, round(retry_after * 1e9)))
+        details.append(_pack(retry_info))
     if violations:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
@@ -59,7 +69,8 @@ def rich_status(
 def status_for(error: errors.UsermgmtError) -> grpc.Status:
     """The rich gRPC status for a domain error."""
     violations = error.violations if isinstance(error, errors.InvalidArgument) else None
-    return rich_status(status_code_for(error), error.message, error.reason, violations)
+    retry_after = error.retry_after if isinstance(error, errors.RetryLater) else None
+    return rich_status(status_code_for(error), error.message, error.reason, violations, retry_after)
 
 
 def internal_status() -> grpc.Status:
@@ -67,7 +78,11 @@ def internal_status() -> grpc.Status:
     return rich_status(grpc.StatusCode.INTERNAL, "internal error", "INTERNAL")
 
 
-def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+def _pack(
+    message: error_details_pb2.ErrorInfo
+    | error_details_pb2.BadRequest
+    | error_details_pb2.RetryInfo,
+) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed

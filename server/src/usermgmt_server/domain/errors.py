@@ -3,14 +3,22 @@
 UsermgmtError
 ├── InvalidArgument          bad input; carries one FieldViolation per problem
 │   ├── RequestIdReused      a request id replayed with another payload
-│   └── InvalidPageToken     a page token that is malformed, tampered or bound to another filter
+│   ├── InvalidPageToken     a page token that is malformed, tampered or bound to another filter
+│   └── InvalidCode          a verification or reset code that is wrong, expired or used up
 ├── UsernameTaken            another account holds the username
 ├── EmailTaken               another account holds the e-mail address
 ├── UserNotFound             no such account
 ├── EtagMismatch             the account changed since the etag was read
 ├── InvalidCredentials       unknown login, wrong password or an account that cannot sign in
+├── InvalidRefreshToken      a refresh token that is unknown, expired, reused or revoked
 ├── NotAuthenticated         no valid access token
 ├── PermissionDenied         the caller may not do this
+├── EmailNotVerified         right password, but the e-mail address is not verified yet
+├── PasswordChangeRequired   the session may only change the password
+├── NothingToVerify          no address of the account awaits verification
+├── RetryLater               a limit was reached; ``retry_after`` says when to try again
+│   ├── ResendCooldown       a code was sent to this account moments ago
+│   └── RateLimited          too many calls from this client address
 ├── StorageUnavailable       storage unreachable or throttling beyond retries
 └── ServerBusy               a bounded resource (the hashing pool) is saturated
 """
@@ -148,3 +156,76 @@ class ServerBusy(UsermgmtError):
 
     def __init__(self, message: str = "the server is busy; retry later") -> None:
         super().__init__(message)
+
+
+class InvalidCode(InvalidArgument):
+    """The code is wrong, expired, already used or out of attempts (deliberately vague)."""
+
+    reason = "INVALID_CODE"
+
+    def __init__(self) -> None:
+        super().__init__([FieldViolation("code", "is invalid or has expired")])
+
+
+class InvalidRefreshToken(UsermgmtError):
+    """The refresh token cannot renew a session."""
+
+    reason = "INVALID_REFRESH_TOKEN"
+
+    def __init__(self) -> None:
+        super().__init__("the refresh token is invalid, expired or revoked")
+
+
+class EmailNotVerified(UsermgmtError):
+    """The password is right but the account's e-mail address is not verified yet."""
+
+    reason = "EMAIL_NOT_VERIFIED"
+
+    def __init__(self) -> None:
+        super().__init__("the e-mail address is not verified yet; use the code sent to it")
+
+
+class PasswordChangeRequired(UsermgmtError):
+    """An administrator requires a new password before anything else."""
+
+    reason = "PASSWORD_CHANGE_REQUIRED"
+
+    def __init__(self) -> None:
+        super().__init__("the password must be changed first (UserService.ChangePassword)")
+
+
+class NothingToVerify(UsermgmtError):
+    """The account has no e-mail address awaiting verification."""
+
+    reason = "NOTHING_TO_VERIFY"
+
+    def __init__(self) -> None:
+        super().__init__("the account has no e-mail address awaiting verification")
+
+
+class RetryLater(UsermgmtError):
+    """A limit was reached; ``retry_after`` (seconds) says when the call may succeed."""
+
+    reason = "RETRY_LATER"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ResendCooldown(RetryLater):
+    """A code was sent to this account moments ago."""
+
+    reason = "RESEND_COOLDOWN"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("a code was sent moments ago; wait before asking again", retry_after)
+
+
+class RateLimited(RetryLater):
+    """Too many calls from this client address."""
+
+    reason = "RATE_LIMITED"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("too many requests from this address; slow down", retry_after)
