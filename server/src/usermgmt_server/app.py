@@ -21,10 +21,22 @@ from usermgmt.v1 import (
     user_service_pb2,
     user_service_pb2_grpc,
 )
-from usermgmt_server.adapters.dynamodb.clients import AwsSettings, open_aws_clients
+from usermgmt_server.adapters.dynamodb import (
+    DynamoCodeStore,
+    DynamoLoginFailureStore,
+    DynamoRefreshTokenStore,
+)
+from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, open_aws_clients
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
 from usermgmt_server.adapters.dynamodb.resources import create_resources, table_is_reachable
+from usermgmt_server.adapters.notifications.console import (
+    ConsoleNotifier,
+    FanOutNotifier,
+    UndeliverableNotifier,
+)
+from usermgmt_server.adapters.notifications.sns import SnsCodeNotifier
 from usermgmt_server.adapters.security.access_tokens import JwtAccessTokens
+from usermgmt_server.adapters.security.common_passwords import load_common_passwords
 from usermgmt_server.adapters.security.keyed_hash import HmacKeyedHasher, derive_key
 from usermgmt_server.adapters.security.page_tokens import SignedPageTokens
 from usermgmt_server.adapters.security.passwords import Argon2Parameters, Argon2PasswordHasher
@@ -32,12 +44,19 @@ from usermgmt_server.adapters.security.signing_keys import KeySet, SigningKey
 from usermgmt_server.adapters.security.system import RandomUserIds, SystemClock
 from usermgmt_server.api.auth_servicer import AuthServicer
 from usermgmt_server.api.interceptors import CallGuardInterceptor
+from usermgmt_server.api.rate_limit import RateLimiter
 from usermgmt_server.api.readiness import ProbeServicer, Readiness, monitor_storage
+from usermgmt_server.api.session_guard import SessionGuard
 from usermgmt_server.api.user_servicer import UserServicer
 from usermgmt_server.config import Settings
+from usermgmt_server.domain.credentials import Credentials
+from usermgmt_server.domain.lockout import LockoutPolicy
 from usermgmt_server.domain.manager import UserManager
+from usermgmt_server.domain.password_policy import PasswordPolicy
 from usermgmt_server.domain.ports import Clock, Notifier
-from usermgmt_server.domain.validation import PasswordRules
+from usermgmt_server.domain.sessions import SessionService
+from usermgmt_server.domain.sign_in import SignIn
+from usermgmt_server.domain.verification import CodeRules, CodeService
 from usermgmt_server.embedded import EMBEDDED_CREDENTIALS, embedded_aws
 
 logger = logging.getLogger(__name__)
@@ -117,8 +136,10 @@ class Application:
         settings = self._settings
         aws = await self._open_aws()
         clients = await self._stack.enter_async_context(open_aws_clients(aws))
+        topic_arn = settings.topic_arn
         if settings.embedded:
-            await create_resources(clients, settings.table_name, settings.topic_name)
+            resources = await create_resources(clients, settings.table_name, settings.topic_name)
+            topic_arn = resources.topic_arn
         hasher = Argon2PasswordHasher(
             Argon2Parameters(
                 time_cost=settings.argon2_time_cost,
@@ -132,22 +153,74 @@ class Application:
         self._stack.callback(hasher.close)
         secret = settings.hmac_secret or secrets.token_bytes(32)
         clock = self._clock or SystemClock()
+        key_set = KeySet(self._signing_key())
         tokens = JwtAccessTokens(
-            KeySet(self._signing_key()),
+            key_set,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             ttl=timedelta(seconds=settings.access_token_ttl),
             clock=clock,
         )
-        self.manager = UserManager(
-            users=DynamoUserRepository(clients.dynamodb, settings.table_name),
+        keyed_hasher = HmacKeyedHasher(secret)
+        table = settings.table_name
+        users = DynamoUserRepository(clients.dynamodb, table, clock=clock)
+        failures = DynamoLoginFailureStore(clients.dynamodb, table, clock=clock)
+        policy = PasswordPolicy(
+            min_length=settings.password_min_length, blocklist=load_common_passwords()
+        )
+        codes = CodeService(
+            users=users,
+            codes=DynamoCodeStore(clients.dynamodb, table, clock=clock),
+            notifier=self._notifier or self._default_notifier(clients, topic_arn, clock),
+            keyed_hasher=keyed_hasher,
+            clock=clock,
+            rules=CodeRules(
+                ttl=timedelta(seconds=settings.code_ttl),
+                max_attempts=settings.code_max_attempts,
+                cooldown=timedelta(seconds=settings.resend_cooldown),
+            ),
+        )
+        sessions = SessionService(
+            users=users,
+            refresh_tokens=DynamoRefreshTokenStore(clients.dynamodb, table, clock=clock),
+            access_tokens=tokens,
+            keyed_hasher=keyed_hasher,
+            clock=clock,
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl),
+        )
+        sign_in = SignIn(
+            users=users,
+            failures=failures,
             passwords=hasher,
-            tokens=tokens,
+            sessions=sessions,
+            clock=clock,
+            lockout=LockoutPolicy(
+                threshold=settings.lockout_threshold,
+                base_delay=timedelta(seconds=settings.lockout_base_delay),
+                max_delay=timedelta(seconds=settings.lockout_max_delay),
+                hard_limit=settings.lockout_hard_limit,
+            ),
+        )
+        self.manager = UserManager(
+            users=users,
+            passwords=hasher,
+            policy=policy,
+            codes=codes,
             page_tokens=SignedPageTokens(derive_key(secret, "page-token")),
-            keyed_hasher=HmacKeyedHasher(secret),
+            keyed_hasher=keyed_hasher,
             clock=clock,
             ids=RandomUserIds(),
-            password_rules=PasswordRules(min_length=settings.password_min_length),
+            require_email_verification=settings.require_email_verification,
+        )
+        credentials = Credentials(
+            users=users,
+            passwords=hasher,
+            policy=policy,
+            sessions=sessions,
+            sign_in=sign_in,
+            codes=codes,
+            failures=failures,
+            clock=clock,
         )
         if settings.bootstrap_admin_username and settings.bootstrap_admin_password:
             await self.manager.ensure_admin(
@@ -157,7 +230,23 @@ class Application:
             )
         health_servicer = health.aio.HealthServicer()
         self._readiness = Readiness(health_servicer, list(SERVICE_NAMES))
-        server = self._build_server(tokens, health_servicer)
+        interceptor = CallGuardInterceptor(
+            tokens,
+            SessionGuard(users, sessions, settings.session_cache_seconds),
+            RateLimiter(settings.rate_limit_per_minute),
+            settings.trusted_proxy_hops,
+        )
+        server = self._build_server(interceptor, health_servicer)
+        user_service_pb2_grpc.add_UserServiceServicer_to_server(
+            UserServicer(
+                manager=self.manager, codes=codes, credentials=credentials, sign_in=sign_in
+            ),
+            server,
+        )
+        auth_service_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthServicer(sign_in=sign_in, sessions=sessions, users=users, jwks=key_set.jwks),
+            server,
+        )
         endpoint = self._bind(server)
         await server.start()
         self._server = server
@@ -174,6 +263,17 @@ class Application:
         self.endpoint = endpoint
         logger.info("serving", extra={"address": str(endpoint), "embedded": settings.embedded})
         return endpoint
+
+    def _default_notifier(
+        self, clients: AwsClients, topic_arn: str | None, clock: Clock
+    ) -> Notifier:
+        if topic_arn is None:
+            logger.warning("USERMGMT_TOPIC_ARN is not set: codes cannot be delivered")
+            return UndeliverableNotifier()
+        sns = SnsCodeNotifier(clients.sns, topic_arn, clock)
+        if self._settings.embedded:
+            return FanOutNotifier([ConsoleNotifier(), sns])
+        return sns
 
     async def stop(self) -> None:
         """Report NOT_SERVING, wait the drain period, finish in-flight RPCs, release resources."""
@@ -204,11 +304,11 @@ class Application:
         return SigningKey.generate()
 
     def _build_server(
-        self, tokens: JwtAccessTokens, health_servicer: health.aio.HealthServicer
+        self, interceptor: CallGuardInterceptor, health_servicer: health.aio.HealthServicer
     ) -> grpc.aio.Server:
-        assert self.manager is not None and self._readiness is not None
+        assert self._readiness is not None
         server = grpc.aio.server(
-            interceptors=[CallGuardInterceptor(tokens)],
+            interceptors=[interceptor],
             maximum_concurrent_rpcs=self._settings.max_concurrent_rpcs,
             options=[
                 # One process per port unless the worker supervisor asks for sharing.
@@ -217,8 +317,6 @@ class Application:
                 ("grpc.max_send_message_length", MESSAGE_LIMIT_BYTES),
             ],
         )
-        user_service_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(self.manager), server)
-        auth_service_pb2_grpc.add_AuthServiceServicer_to_server(AuthServicer(self.manager), server)
         probe_service_pb2_grpc.add_ProbeServiceServicer_to_server(
             ProbeServicer(self._readiness), server
         )

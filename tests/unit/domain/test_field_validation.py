@@ -15,11 +15,9 @@ from usermgmt_server.domain.validation import (
     ROLES_MAX,
     USERNAME_MAX,
     USERNAME_MIN,
-    PasswordRules,
     check_display_name,
     check_email,
     check_login,
-    check_new_password,
     check_presented_password,
     check_request_id,
     check_roles,
@@ -28,7 +26,6 @@ from usermgmt_server.domain.validation import (
     raise_if_any,
 )
 
-RULES = PasswordRules()
 FI_LIGATURE = "\ufb01"  # "ﬁ", NFKC "fi": one character that normalises to two
 E_ACUTE_DECOMPOSED = "e\u0301"  # two code points that NFKC composes into one "é"
 
@@ -46,8 +43,7 @@ def test_documented_limits() -> None:
     assert (USERNAME_MIN, USERNAME_MAX) == (3, 64)
     assert EMAIL_MAX == LOGIN_MAX == 254
     assert DISPLAY_NAME_MAX == 200
-    assert PASSWORD_MAX_BYTES == RULES.max_bytes == 1024
-    assert RULES.min_length == 8
+    assert PASSWORD_MAX_BYTES == 1024
     assert REQUEST_ID_MAX == 128
     assert ROLES_MAX == 32
 
@@ -212,42 +208,21 @@ def test_display_name_control_characters(control: str) -> None:
 )
 def test_password_limit_is_in_utf8_bytes(password: str, accepted: bool) -> None:
     too_long = FieldViolation("password", "must be at most 1024 bytes in UTF-8")
-    for check in (check_new_password, check_presented_password):
-        assert check(password, "password", RULES) == ([] if accepted else [too_long])
-
-
-def test_new_password_minimum_length_boundary() -> None:
-    assert check_new_password("x" * 8, "password", RULES) == []
-    assert check_new_password("x" * 7, "password", RULES) == [
-        FieldViolation("password", "must be at least 8 characters")
-    ]
-
-
-def test_new_password_length_is_counted_after_nfkc() -> None:
-    # Four ligatures are eight characters after NFKC, the form that is hashed.
-    assert check_new_password(FI_LIGATURE * 4, "password", RULES) == []
-    # Eight code points, four characters after NFKC.
-    assert fields(check_new_password(E_ACUTE_DECOMPOSED * 4, "password", RULES)) == ["password"]
+    assert check_presented_password(password, "password") == ([] if accepted else [too_long])
 
 
 def test_passwords_are_required() -> None:
-    assert check_new_password("", "password", RULES) == [FieldViolation("password", "is required")]
-    assert check_presented_password("", "password", RULES) == [
-        FieldViolation("password", "is required")
-    ]
+    assert check_presented_password("", "password") == [FieldViolation("password", "is required")]
 
 
 def test_presented_password_has_no_minimum_length() -> None:
     # A password set under an older, shorter minimum can still be presented.
-    assert check_presented_password("x", "password", RULES) == []
+    assert check_presented_password("x", "password") == []
 
 
-def test_password_rules_are_configurable() -> None:
-    rules = PasswordRules(min_length=12, max_bytes=16)
-    assert fields(check_new_password("x" * 11, "password", rules)) == ["password"]
-    assert check_new_password("x" * 12, "password", rules) == []
-    assert check_new_password("x" * 16, "password", rules) == []
-    assert check_new_password("x" * 17, "password", rules) == [
+def test_presented_password_limit_is_configurable() -> None:
+    assert check_presented_password("x" * 16, "password", 16) == []
+    assert check_presented_password("x" * 17, "password", 16) == [
         FieldViolation("password", "must be at most 16 bytes in UTF-8")
     ]
 

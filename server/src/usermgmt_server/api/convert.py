@@ -6,9 +6,11 @@ from datetime import datetime
 
 from google.protobuf import timestamp_pb2
 
-from usermgmt.v1 import user_pb2, user_service_pb2
+from usermgmt.v1 import auth_service_pb2, session_pb2, user_pb2, user_service_pb2
 from usermgmt_server.domain.manager import UserPatch
-from usermgmt_server.domain.model import User, UserState
+from usermgmt_server.domain.model import SessionTokens, User, UserState
+
+TOKEN_TYPE = "Bearer"
 
 _STATE_TO_PROTO = {
     UserState.ACTIVE: user_pb2.USER_STATE_ACTIVE,
@@ -31,6 +33,30 @@ def user_to_proto(user: User) -> user_pb2.User:
         create_time=_timestamp(user.create_time),
         update_time=_timestamp(user.update_time),
         etag=user.etag,
+        pending_email=user.pending_email,
+        password_change_required=user.password_change_required,
+    )
+
+
+def session_to_proto(session: SessionTokens) -> session_pb2.Session:
+    """The tokens of a session as the API returns them."""
+    return session_pb2.Session(
+        access_token=session.access_token.token,
+        token_type=TOKEN_TYPE,
+        expires_in=session.access_token.expires_in,
+        refresh_token=session.refresh_token,
+        refresh_expires_in=session.refresh_expires_in,
+    )
+
+
+def jwks_to_proto(jwks: dict[str, list[dict[str, str]]]) -> auth_service_pb2.GetJwksResponse:
+    """A JWK set (RFC 7517 dict) as the API returns it."""
+    fields = ("kty", "crv", "x", "y", "kid", "use", "alg")
+    return auth_service_pb2.GetJwksResponse(
+        keys=[
+            auth_service_pb2.Jwk(**{name: key.get(name, "") for name in fields})
+            for key in jwks["keys"]
+        ]
     )
 
 

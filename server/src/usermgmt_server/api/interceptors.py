@@ -10,11 +10,19 @@ from typing import Any
 
 import grpc
 
+from usermgmt_server.api.client_address import client_ip
 from usermgmt_server.api.permissions import Access, Rule, rule_for
 from usermgmt_server.api.principal import bind_principal
+from usermgmt_server.api.rate_limit import RateLimiter
+from usermgmt_server.api.session_guard import SessionGuard
 from usermgmt_server.api.status import internal_status, status_for
-from usermgmt_server.domain.errors import NotAuthenticated, PermissionDenied, UsermgmtError
-from usermgmt_server.domain.manager import ME
+from usermgmt_server.domain.errors import (
+    NotAuthenticated,
+    PermissionDenied,
+    RateLimited,
+    UsermgmtError,
+)
+from usermgmt_server.domain.lookup import ME
 from usermgmt_server.domain.model import Principal
 from usermgmt_server.domain.ports import AccessTokenVerifier
 
@@ -25,14 +33,24 @@ _MAX_TOKEN_LENGTH = 8192
 
 
 class CallGuardInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps every unary-response RPC: authenticate, authorize, map errors, log the outcome.
+    """Wraps every unary-response RPC: rate-limit, authenticate, authorize, check the session,
+    map errors, log the outcome.
 
     RPCs of the usermgmt package that are missing from the permission table are refused, so
     a new RPC is closed until someone decides who may call it.
     """
 
-    def __init__(self, verifier: AccessTokenVerifier) -> None:
+    def __init__(
+        self,
+        verifier: AccessTokenVerifier,
+        session_guard: SessionGuard,
+        limiter: RateLimiter,
+        trusted_proxy_hops: int,
+    ) -> None:
         self._verifier = verifier
+        self._session_guard = session_guard
+        self._limiter = limiter
+        self._trusted_proxy_hops = trusted_proxy_hops
 
     async def intercept_service(
         self,
@@ -74,7 +92,11 @@ class CallGuardInterceptor(grpc.aio.ServerInterceptor):
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                bind_principal(self._authorize(rule, metadata, None if streaming else request))
+                self._limit(rule, metadata, context)
+                principal = self._authorize(rule, metadata, None if streaming else request)
+                if principal is not None:
+                    await self._session_guard.check(principal, method)
+                bind_principal(principal)
                 return await behavior(request, context)
             except UsermgmtError as error:
                 status = status_for(error)
@@ -93,12 +115,21 @@ class CallGuardInterceptor(grpc.aio.ServerInterceptor):
 
         return guarded
 
+    def _limit(self, rule: Rule | None, metadata: Sequence[tuple[str, Any]], context: Any) -> None:
+        if rule is None or rule.rate_group is None:
+            return
+        address = client_ip(metadata, context.peer(), self._trusted_proxy_hops)
+        retry_after = self._limiter.check(rule.rate_group, address)
+        if retry_after is not None:
+            raise RateLimited(retry_after)
+
     def _authorize(
         self, rule: Rule | None, metadata: Sequence[tuple[str, Any]], request: Any
     ) -> Principal | None:
         if rule is None:
             raise PermissionDenied("this method is not open to any caller")
-        if rule.access is Access.PUBLIC:
+        # A token sent to a public method must still be valid; it can unlock admin options.
+        if rule.access is Access.PUBLIC and not any(key == "authorization" for key, _ in metadata):
             return None
         principal = self._verifier.verify(_bearer_token(metadata))
         if rule.access is Access.ADMIN and not principal.is_admin:

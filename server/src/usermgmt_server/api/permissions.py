@@ -21,10 +21,15 @@ class Access(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """The access level of one RPC and, for SELF_OR_ADMIN, where the request names its target."""
+    """The access level of one RPC, where a SELF_OR_ADMIN request names its target, and the
+    per-client-address rate-limit group it counts against (None: not limited)."""
 
     access: Access
     target: Callable[[Any], str] | None = None
+    rate_group: str | None = None
+
+
+SIGN_IN, REGISTRATION, CODES = "sign-in", "registration", "codes"
 
 
 _USER = "/usermgmt.v1.UserService/"
@@ -32,22 +37,22 @@ _AUTH = "/usermgmt.v1.AuthService/"
 
 # PUBLIC methods still verify a token when one is sent (some answers differ for administrators).
 RULES: dict[str, Rule] = {
-    _AUTH + "Authenticate": Rule(Access.PUBLIC),
+    _AUTH + "Authenticate": Rule(Access.PUBLIC, rate_group=SIGN_IN),
     _AUTH + "RefreshToken": Rule(Access.PUBLIC),
     _AUTH + "Logout": Rule(Access.PUBLIC),
     _AUTH + "GetJwks": Rule(Access.PUBLIC),
     _AUTH + "RevokeSessions": Rule(Access.SELF_OR_ADMIN, lambda r: r.user_id),
     "/usermgmt.v1.ProbeService/Ready": Rule(Access.PUBLIC),
-    _USER + "Register": Rule(Access.PUBLIC),
+    _USER + "Register": Rule(Access.PUBLIC, rate_group=REGISTRATION),
     _USER + "GetUser": Rule(Access.SELF_OR_ADMIN, lambda r: r.user_id),
     _USER + "UpdateUser": Rule(Access.SELF_OR_ADMIN, lambda r: r.user.user_id),
     _USER + "DeleteUser": Rule(Access.SELF_OR_ADMIN, lambda r: r.user_id),
     _USER + "ListUsers": Rule(Access.ADMIN),
-    _USER + "VerifyEmail": Rule(Access.PUBLIC),
-    _USER + "ResendVerificationCode": Rule(Access.PUBLIC),
+    _USER + "VerifyEmail": Rule(Access.PUBLIC, rate_group=CODES),
+    _USER + "ResendVerificationCode": Rule(Access.PUBLIC, rate_group=CODES),
     _USER + "ChangePassword": Rule(Access.AUTHENTICATED),
-    _USER + "RequestPasswordReset": Rule(Access.PUBLIC),
-    _USER + "ResetPassword": Rule(Access.PUBLIC),
+    _USER + "RequestPasswordReset": Rule(Access.PUBLIC, rate_group=CODES),
+    _USER + "ResetPassword": Rule(Access.PUBLIC, rate_group=CODES),
     _USER + "DisableUser": Rule(Access.ADMIN),
     _USER + "EnableUser": Rule(Access.ADMIN),
     _USER + "UnlockUser": Rule(Access.ADMIN),

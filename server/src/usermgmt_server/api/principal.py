@@ -18,6 +18,11 @@ def current_principal() -> Principal:
     return principal
 
 
+def optional_principal() -> Principal | None:
+    """The caller of the current RPC, or ``None`` when it sent no token."""
+    return _current.get()
+
+
 def bind_principal(principal: Principal | None) -> None:
     """Make ``principal`` the caller for the rest of the current task."""
     _current.set(principal)

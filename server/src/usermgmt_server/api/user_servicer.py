@@ -5,16 +5,34 @@ from __future__ import annotations
 import grpc
 
 from usermgmt.v1 import user_service_pb2, user_service_pb2_grpc
-from usermgmt_server.api.convert import patch_from_proto, update_paths, user_to_proto
-from usermgmt_server.api.principal import current_principal
+from usermgmt_server.api.convert import (
+    patch_from_proto,
+    session_to_proto,
+    update_paths,
+    user_to_proto,
+)
+from usermgmt_server.api.principal import current_principal, optional_principal
+from usermgmt_server.domain.credentials import Credentials
 from usermgmt_server.domain.manager import Registration, UserManager
+from usermgmt_server.domain.sign_in import SignIn
+from usermgmt_server.domain.verification import CodeService
 
 
 class UserServicer(user_service_pb2_grpc.UserServiceServicer):
     """Serves account RPCs; authorization and error mapping happen in the interceptor."""
 
-    def __init__(self, manager: UserManager) -> None:
+    def __init__(
+        self,
+        *,
+        manager: UserManager,
+        codes: CodeService,
+        credentials: Credentials,
+        sign_in: SignIn,
+    ) -> None:
         self._manager = manager
+        self._codes = codes
+        self._credentials = credentials
+        self._sign_in = sign_in
 
     async def Register(
         self, request: user_service_pb2.RegisterRequest, context: grpc.aio.ServicerContext
@@ -67,3 +85,74 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             users=[user_to_proto(user) for user in listed.users],
             next_page_token=listed.next_page_token,
         )
+
+    async def VerifyEmail(
+        self, request: user_service_pb2.VerifyEmailRequest, context: grpc.aio.ServicerContext
+    ) -> user_service_pb2.VerifyEmailResponse:
+        user = await self._codes.verify_email(
+            user_id=request.user_id, login=request.login, code=request.code
+        )
+        return user_service_pb2.VerifyEmailResponse(user=user_to_proto(user))
+
+    async def ResendVerificationCode(
+        self,
+        request: user_service_pb2.ResendVerificationCodeRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> user_service_pb2.ResendVerificationCodeResponse:
+        code = await self._codes.resend_verification(
+            optional_principal(),
+            user_id=request.user_id,
+            login=request.login,
+            return_code=request.return_code,
+        )
+        return user_service_pb2.ResendVerificationCodeResponse(verification_code=code)
+
+    async def ChangePassword(
+        self, request: user_service_pb2.ChangePasswordRequest, context: grpc.aio.ServicerContext
+    ) -> user_service_pb2.ChangePasswordResponse:
+        session = await self._credentials.change_password(
+            current_principal(), request.current_password, request.new_password
+        )
+        return user_service_pb2.ChangePasswordResponse(session=session_to_proto(session))
+
+    async def RequestPasswordReset(
+        self,
+        request: user_service_pb2.RequestPasswordResetRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> user_service_pb2.RequestPasswordResetResponse:
+        code = await self._credentials.request_reset(
+            optional_principal(), request.login, request.return_code
+        )
+        return user_service_pb2.RequestPasswordResetResponse(reset_code=code)
+
+    async def ResetPassword(
+        self, request: user_service_pb2.ResetPasswordRequest, context: grpc.aio.ServicerContext
+    ) -> user_service_pb2.ResetPasswordResponse:
+        await self._credentials.reset_password(request.login, request.code, request.new_password)
+        return user_service_pb2.ResetPasswordResponse()
+
+    async def DisableUser(
+        self, request: user_service_pb2.DisableUserRequest, context: grpc.aio.ServicerContext
+    ) -> user_service_pb2.DisableUserResponse:
+        user = await self._credentials.disable(current_principal(), request.user_id)
+        return user_service_pb2.DisableUserResponse(user=user_to_proto(user))
+
+    async def EnableUser(
+        self, request: user_service_pb2.EnableUserRequest, context: grpc.aio.ServicerContext
+    ) -> user_service_pb2.EnableUserResponse:
+        user = await self._credentials.enable(current_principal(), request.user_id)
+        return user_service_pb2.EnableUserResponse(user=user_to_proto(user))
+
+    async def UnlockUser(
+        self, request: user_service_pb2.UnlockUserRequest, context: grpc.aio.ServicerContext
+    ) -> user_service_pb2.UnlockUserResponse:
+        await self._sign_in.unlock(current_principal(), request.user_id)
+        return user_service_pb2.UnlockUserResponse()
+
+    async def SetPassword(
+        self, request: user_service_pb2.SetPasswordRequest, context: grpc.aio.ServicerContext
+    ) -> user_service_pb2.SetPasswordResponse:
+        user = await self._credentials.set_password(
+            current_principal(), request.user_id, request.password, request.change_required
+        )
+        return user_service_pb2.SetPasswordResponse(user=user_to_proto(user))

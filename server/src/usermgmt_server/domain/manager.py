@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass, replace
 
 from usermgmt_server.domain.errors import (
+    EmailTaken,
     EtagMismatch,
     FieldViolation,
     InvalidArgument,
-    InvalidCredentials,
     PermissionDenied,
     RequestIdReused,
     UsernameTaken,
@@ -18,17 +18,19 @@ from usermgmt_server.domain.errors import (
 )
 from usermgmt_server.domain.filters import parse_filter
 from usermgmt_server.domain.identifiers import identifier_key, normalize_password
+from usermgmt_server.domain.lookup import ME, load_visible
 from usermgmt_server.domain.model import (
     ADMIN_ROLE,
-    AuthenticationResult,
+    CodePurpose,
     IdempotencyRecord,
     ListedUsers,
     Principal,
     User,
+    UserFilter,
     UserState,
 )
+from usermgmt_server.domain.password_policy import PasswordPolicy
 from usermgmt_server.domain.ports import (
-    AccessTokenIssuer,
     Clock,
     DuplicateRequest,
     IdGenerator,
@@ -38,22 +40,17 @@ from usermgmt_server.domain.ports import (
     UserRepository,
 )
 from usermgmt_server.domain.validation import (
-    PasswordRules,
     check_display_name,
     check_email,
-    check_login,
-    check_new_password,
-    check_presented_password,
     check_request_id,
     check_roles,
-    check_user_id,
     check_username,
     raise_if_any,
 )
+from usermgmt_server.domain.verification import CodeService
 
 logger = logging.getLogger(__name__)
 
-ME = "me"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 SELF_EDITABLE_PATHS = frozenset({"display_name", "email", "username"})
@@ -93,21 +90,23 @@ class UserManager:
         *,
         users: UserRepository,
         passwords: PasswordHasher,
-        tokens: AccessTokenIssuer,
+        policy: PasswordPolicy,
+        codes: CodeService,
         page_tokens: PageTokenCodec,
         keyed_hasher: KeyedHasher,
         clock: Clock,
         ids: IdGenerator,
-        password_rules: PasswordRules | None = None,
+        require_email_verification: bool = True,
     ) -> None:
         self._users = users
         self._passwords = passwords
-        self._tokens = tokens
+        self._policy = policy
+        self._codes = codes
         self._page_tokens = page_tokens
         self._keyed_hasher = keyed_hasher
         self._clock = clock
         self._ids = ids
-        self._password_rules = password_rules or PasswordRules()
+        self._require_verification = require_email_verification
 
     # -- registration -------------------------------------------------------------------------
 
@@ -130,6 +129,9 @@ class UserManager:
             password=registration.password,
             display_name=registration.display_name,
             roles=(),
+            state=(
+                UserState.PENDING_VERIFICATION if self._require_verification else UserState.ACTIVE
+            ),
         )
         if idempotency is not None:
             idempotency = replace(idempotency, user_id=user.user_id)
@@ -142,6 +144,8 @@ class UserManager:
                 raise UserNotFound() from None
             return replayed
         logger.info("user registered", extra={"user_id": user.user_id})
+        if self._require_verification:
+            await self._codes.issue(user, CodePurpose.VERIFY_EMAIL, user.email)
         return user
 
     async def ensure_admin(self, username: str, password: str, email: str = "") -> User:
@@ -151,7 +155,9 @@ class UserManager:
         the others find the account.
         """
         violations = check_username(username, "bootstrap_admin_username")
-        violations += check_new_password(password, "bootstrap_admin_password", self._password_rules)
+        violations += self._policy.violations(
+            password, field="bootstrap_admin_password", username=username, email=email
+        )
         if email:
             violations += check_email(email, "bootstrap_admin_email")
         raise_if_any(violations)
@@ -182,32 +188,11 @@ class UserManager:
         logger.info("bootstrap administrator created", extra={"user_id": admin.user_id})
         return admin
 
-    # -- sign-in ------------------------------------------------------------------------------
-
-    async def authenticate(self, login: str, password: str) -> AuthenticationResult:
-        """Check a login and password; every failure is the same ``InvalidCredentials``."""
-        raise_if_any(
-            check_login(login, "login")
-            + check_presented_password(password, "password", self._password_rules)
-        )
-        password = normalize_password(password)
-        user = await self._find_by_login(login)
-        if user is None:
-            await self._passwords.verify_dummy(password)
-            raise InvalidCredentials()
-        if not await self._passwords.verify(user.password_hash, password):
-            raise InvalidCredentials()
-        if user.state is not UserState.ACTIVE:
-            raise InvalidCredentials()
-        if self._passwords.needs_rehash(user.password_hash):
-            await self._rehash(user, password)
-        return AuthenticationResult(access_token=self._tokens.issue(user), user=user)
-
     # -- reads --------------------------------------------------------------------------------
 
     async def get_user(self, actor: Principal, user_id: str) -> User:
         """The account ``user_id`` (``me`` = the caller), if the caller may see it."""
-        return await self._load_visible(actor, user_id, "user_id")
+        return await load_visible(self._users, actor, user_id, "user_id")
 
     async def list_users(
         self, actor: Principal, *, filter_text: str, page_size: int, page_token: str
@@ -243,12 +228,16 @@ class UserManager:
         """Apply the masked fields of ``patch``; a stale ``etag`` raises ``EtagMismatch``."""
         paths = self._check_update(actor, paths, patch)
         for attempt in range(_UNGUARDED_UPDATE_ATTEMPTS):
-            current = await self._load_visible(actor, user_id, "user.user_id")
+            current = await load_visible(self._users, actor, user_id, "user.user_id")
             if etag and etag != current.etag:
                 raise EtagMismatch()
-            updated = self._apply(current, paths, patch)
+            verify_email = self._require_verification and not actor.is_admin
+            updated = self._apply(current, paths, patch, verify_email=verify_email)
             if updated == current:
                 return current
+            new_address = updated.pending_email != current.pending_email and updated.pending_email
+            if new_address and await self._users.find_by_email(identifier_key(new_address)):
+                raise EmailTaken()
             try:
                 await self._users.update(current, updated)
             except EtagMismatch:
@@ -256,12 +245,14 @@ class UserManager:
                     raise
                 continue
             logger.info("user updated", extra={"user_id": updated.user_id, "paths": paths})
+            if new_address:
+                await self._codes.issue(updated, CodePurpose.VERIFY_EMAIL, new_address)
             return updated
         raise EtagMismatch()  # pragma: no cover - the loop always returns or raises
 
     async def delete_user(self, actor: Principal, user_id: str, *, etag: str) -> None:
         """Delete the account and free its username and e-mail address."""
-        current = await self._load_visible(actor, user_id, "user_id")
+        current = await load_visible(self._users, actor, user_id, "user_id")
         if etag and etag != current.etag:
             raise EtagMismatch()
         await self._users.delete(current)
@@ -273,7 +264,12 @@ class UserManager:
         raise_if_any(
             check_username(registration.username, "username")
             + check_email(registration.email, "email")
-            + check_new_password(registration.password, "password", self._password_rules)
+            + self._policy.violations(
+                registration.password,
+                field="password",
+                username=registration.username,
+                email=registration.email,
+            )
             + check_display_name(registration.display_name, "display_name")
             + check_request_id(registration.request_id, "request_id")
         )
@@ -310,6 +306,7 @@ class UserManager:
         display_name: str,
         roles: tuple[str, ...],
         email_verified: bool = False,
+        state: UserState = UserState.ACTIVE,
     ) -> User:
         now = self._clock.now()
         return User(
@@ -319,7 +316,7 @@ class UserManager:
             email=email,
             email_key=identifier_key(email) if email else "",
             display_name=display_name,
-            state=UserState.ACTIVE,
+            state=state,
             email_verified=email_verified,
             roles=roles,
             create_time=now,
@@ -328,30 +325,7 @@ class UserManager:
             password_hash=await self._passwords.hash(normalize_password(password)),
         )
 
-    async def _find_by_login(self, login: str) -> User | None:
-        key = identifier_key(login)
-        if "@" in key:
-            return await self._users.find_by_email(key)
-        return await self._users.find_by_username(key)
-
-    async def _rehash(self, user: User, password: str) -> None:
-        try:
-            await self._users.replace_password_hash(user, await self._passwords.hash(password))
-        except (EtagMismatch, UserNotFound):
-            # Another change won the race; the next sign-in rehashes.
-            return
-
-    async def _load_visible(self, actor: Principal, user_id: str, field: str) -> User:
-        target = actor.user_id if user_id == ME else user_id
-        raise_if_any(check_user_id(target, field))
-        if target != actor.user_id and not actor.is_admin:
-            raise PermissionDenied("only administrators may access other users")
-        user = await self._users.get(target)
-        if user is None:
-            raise UserNotFound()
-        return user
-
-    async def _lookup_filtered(self, user_filter) -> list[User]:  # type: ignore[no-untyped-def]
+    async def _lookup_filtered(self, user_filter: UserFilter) -> list[User]:
         user = None
         if user_filter.email_key is not None:
             user = await self._users.find_by_email(user_filter.email_key)
@@ -414,15 +388,14 @@ class UserManager:
         }
         return [path for path, present in populated.items() if present]
 
-    def _apply(self, current: User, paths: list[str], patch: UserPatch) -> User:
+    def _apply(
+        self, current: User, paths: list[str], patch: UserPatch, *, verify_email: bool
+    ) -> User:
         changes: dict[str, object] = {}
         if "username" in paths and patch.username != current.username:
             changes.update(username=patch.username, username_key=identifier_key(patch.username))
-        if "email" in paths and patch.email != current.email:
-            email_key = identifier_key(patch.email)
-            changes.update(email=patch.email, email_key=email_key)
-            if email_key != current.email_key:
-                changes["email_verified"] = False
+        if "email" in paths:
+            changes.update(self._email_change(current, patch.email, verify_email=verify_email))
         if "display_name" in paths and patch.display_name != current.display_name:
             changes["display_name"] = patch.display_name
         if "roles" in paths:
@@ -433,9 +406,30 @@ class UserManager:
             changes["state"] = patch.state
         if not changes:
             return current
-        return replace(
-            current, **changes, version=current.version + 1, update_time=self._clock.now()
-        )
+        now = self._clock.now()
+        updated = replace(current, **changes, version=current.version + 1, update_time=now)
+        if updated.state is UserState.DISABLED and current.state is not UserState.DISABLED:
+            updated = replace(updated, tokens_valid_after=now)
+        return updated
+
+    @staticmethod
+    def _email_change(current: User, email: str, *, verify_email: bool) -> dict[str, object]:
+        email_key = identifier_key(email)
+        if email_key == current.email_key:
+            # Same address (maybe new spelling); a pending change is withdrawn.
+            changes: dict[str, object] = {"pending_email": ""} if current.pending_email else {}
+            if email != current.email:
+                changes["email"] = email
+            return changes
+        if verify_email:
+            # The old address stays in use until the new one is confirmed with a code.
+            return {"pending_email": email} if email != current.pending_email else {}
+        return {
+            "email": email,
+            "email_key": email_key,
+            "email_verified": False,
+            "pending_email": "",
+        }
 
 
 __all__ = ["ME", "Registration", "UserManager", "UserPatch"]

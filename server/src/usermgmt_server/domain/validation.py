@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
 from usermgmt_server.domain.errors import FieldViolation, InvalidArgument
-from usermgmt_server.domain.identifiers import normalize_password
 
 USERNAME_MIN = 3
 USERNAME_MAX = 64
@@ -21,14 +19,6 @@ REQUEST_ID_MAX = 128
 ROLE_PATTERN = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
 ROLES_MAX = 32
 _USERNAME_PATTERN = re.compile(r"[\w.-]+")
-
-
-@dataclass(frozen=True, slots=True)
-class PasswordRules:
-    """Length limits of passwords (policy grows later; maximum is in UTF-8 bytes)."""
-
-    min_length: int = 8
-    max_bytes: int = PASSWORD_MAX_BYTES
 
 
 def check_username(value: str, field: str) -> list[FieldViolation]:
@@ -65,23 +55,15 @@ def check_display_name(value: str, field: str) -> list[FieldViolation]:
     return []
 
 
-def check_new_password(value: str, field: str, rules: PasswordRules) -> list[FieldViolation]:
-    """A password being set: long enough, not too long, never truncated."""
+def check_presented_password(
+    value: str, field: str, max_bytes: int = PASSWORD_MAX_BYTES
+) -> list[FieldViolation]:
+    """A password presented for sign-in: present and within the byte limit (no minimum, so a
+    password set under an older policy still works)."""
     if not value:
         return [FieldViolation(field, "is required")]
-    if len(value.encode("utf-8")) > rules.max_bytes:
-        return [FieldViolation(field, f"must be at most {rules.max_bytes} bytes in UTF-8")]
-    if len(normalize_password(value)) < rules.min_length:
-        return [FieldViolation(field, f"must be at least {rules.min_length} characters")]
-    return []
-
-
-def check_presented_password(value: str, field: str, rules: PasswordRules) -> list[FieldViolation]:
-    """A password presented for sign-in: present and within the byte limit."""
-    if not value:
-        return [FieldViolation(field, "is required")]
-    if len(value.encode("utf-8")) > rules.max_bytes:
-        return [FieldViolation(field, f"must be at most {rules.max_bytes} bytes in UTF-8")]
+    if len(value.encode("utf-8")) > max_bytes:
+        return [FieldViolation(field, f"must be at most {max_bytes} bytes in UTF-8")]
     return []
 
 

@@ -1,0 +1,1 @@
+"""Delivery of messages to users: SNS for production, the console in embedded mode."""
