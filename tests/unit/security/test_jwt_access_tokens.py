@@ -8,7 +8,7 @@ import hmac
 import json
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -117,8 +117,37 @@ def test_issue_then_verify_round_trip(tokens: JwtAccessTokens, clock: ManualCloc
     issued = tokens.issue(_user(clock, roles=("admin", "auditor")))
     assert issued.expires_in == 900
     assert tokens.verify(issued.token) == Principal(
-        user_id="3f1c6d0e-2a4b-4c8d-9e0f-123456789abc", roles=("admin", "auditor")
+        user_id="3f1c6d0e-2a4b-4c8d-9e0f-123456789abc",
+        roles=("admin", "auditor"),
+        issued_at=clock.now(),
     )
+
+
+def test_principal_carries_issued_at_in_utc_whole_seconds(
+    tokens: JwtAccessTokens, clock: ManualClock
+) -> None:
+    clock.set(datetime(2025, 6, 1, 12, 30, 45, 987_654, tzinfo=UTC))
+    token = tokens.issue(_user(clock)).token
+    clock.advance(timedelta(minutes=5))
+    issued_at = tokens.verify(token).issued_at
+    assert issued_at == datetime(2025, 6, 1, 12, 30, 45, tzinfo=UTC)
+    assert issued_at is not None and issued_at.utcoffset() == timedelta(0)
+
+
+def test_issued_at_follows_the_iat_claim(tokens: JwtAccessTokens, clock: ManualClock) -> None:
+    claims = _valid_claims(tokens, clock)
+    claims["iat"] -= 3600
+    principal = tokens.verify(_sign(claims))
+    assert principal.issued_at == clock.now() - timedelta(hours=1)
+
+
+@pytest.mark.parametrize("iat", [-(10**15), -1e300])
+def test_iat_beyond_the_datetime_range_is_refused(
+    tokens: JwtAccessTokens, clock: ManualClock, iat: float
+) -> None:
+    claims = _valid_claims(tokens, clock)
+    claims["iat"] = iat
+    _refused(tokens, _compact(_header(), claims, lambda data: _es256(KEY.private_key, data)))
 
 
 def test_user_without_roles(tokens: JwtAccessTokens, clock: ManualClock) -> None:

@@ -56,7 +56,9 @@ def rich_status(
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=violation.field, description=violation.description
+                    field=violation.field,
+                    description=violation.description,
+                    reason=violation.reason,
                 )
                 for violation in violations
             ]

@@ -30,10 +30,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class FieldViolation:
-    """One problem with one request field (``field`` uses the request's field path)."""
+    """One problem with one request field (``field`` uses the request's field path).
+
+    ``reason`` optionally names the broken rule in UPPER_SNAKE (``PASSWORD_TOO_SHORT``) so that
+    clients can react to it without parsing ``description``.
+    """
 
     field: str
     description: str
+    reason: str = ""
 
 
 class UsermgmtError(Exception):

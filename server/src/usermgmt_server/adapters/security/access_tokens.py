@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -118,7 +118,7 @@ class JwtAccessTokens:
             raise _Rejected("bad sub")
         if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
             raise _Rejected("bad roles")
-        return Principal(user_id=subject, roles=tuple(roles))
+        return Principal(user_id=subject, roles=tuple(roles), issued_at=_utc(claims, "iat"))
 
     @staticmethod
     def _checked_kid(header: dict[str, Any]) -> str:
@@ -155,3 +155,11 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float:
         if math.isfinite(number):
             return number
     raise _Rejected(f"{name} is not a NumericDate")
+
+
+def _utc(claims: dict[str, Any], name: str) -> datetime:
+    """A NumericDate claim as an aware UTC datetime."""
+    try:
+        return datetime.fromtimestamp(_numeric_date(claims, name), UTC)
+    except (OverflowError, OSError, ValueError):
+        raise _Rejected(f"{name} is out of range") from None
