@@ -92,3 +92,33 @@ def test_internal_status_reveals_nothing() -> None:
     status = internal_status()
     assert status.code == grpc.StatusCode.INTERNAL
     assert status.details == "internal error"
+
+
+def test_field_violation_reason_reaches_bad_request() -> None:
+    error = errors.InvalidArgument(
+        [
+            errors.FieldViolation(
+                "password", "must be at least 15 characters", "PASSWORD_TOO_SHORT"
+            ),
+            errors.FieldViolation("email", "is required"),
+        ]
+    )
+    status = status_for(error)
+    (value,) = [v for k, v in status.trailing_metadata if k == "grpc-status-details-bin"]
+    bad_request = error_details_pb2.BadRequest()
+    assert status_pb2.Status.FromString(value).details[1].Unpack(bad_request)
+    assert [(v.field, v.description, v.reason) for v in bad_request.field_violations] == [
+        ("password", "must be at least 15 characters", "PASSWORD_TOO_SHORT"),
+        ("email", "is required", ""),
+    ]
+
+
+def test_field_violation_keeps_positional_construction() -> None:
+    violation = errors.FieldViolation("email", "is required")
+    assert (violation.field, violation.description, violation.reason) == (
+        "email",
+        "is required",
+        "",
+    )
+    with pytest.raises(AttributeError):
+        violation.reason = "X"  # type: ignore[misc]

@@ -69,7 +69,8 @@ class RateLimiter:
             tokens = self._capacity
         else:
             left, updated = bucket
-            tokens = min(self._capacity, left + max(0.0, now - updated) * self._rate)
+            now = max(now, updated)  # a clock that steps back must not mint tokens later
+            tokens = min(self._capacity, left + (now - updated) * self._rate)
             self._buckets.move_to_end(key)
         if tokens >= 1.0:
             tokens -= 1.0
