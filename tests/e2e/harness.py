@@ -282,3 +282,105 @@ async def seed_users(
             while pending:
                 result = await clients.dynamodb.batch_write_item(RequestItems=pending)
                 pending = result.get("UnprocessedItems") or {}
+
+
+# -- Account lifecycle: codes, sessions, retry hints and exact error bytes ---------------------
+
+PASSWORD = "correct horse battery"
+
+
+async def expect_rpc_error(call: object) -> grpc.aio.AioRpcError:
+    """Await ``call`` and return the raw error it must raise (for RetryInfo or exact bytes)."""
+    try:
+        await call  # type: ignore[misc]
+    except grpc.aio.AioRpcError as error:
+        return error
+    raise AssertionError("the call succeeded but an error was expected")
+
+
+def retry_delay(error: grpc.aio.AioRpcError) -> float:
+    """Seconds from the google.rpc.RetryInfo of a failed call; fails the test if it is missing."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(error)
+    assert status is not None, f"no rich status in {error.code()}: {error.details()}"
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            return info.retry_delay.ToNanoseconds() / 1e9
+    raise AssertionError(f"no RetryInfo in {error.code()}: {error.details()}")
+
+
+def violation_reasons(error: grpc.aio.AioRpcError) -> set[tuple[str, str]]:
+    """Every BadRequest field violation of a failed call as (field, reason) pairs."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(error)
+    assert status is not None, f"no rich status in {error.code()}: {error.details()}"
+    found: set[tuple[str, str]] = set()
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            found |= {(v.field, v.reason) for v in bad_request.field_violations}
+    return found
+
+
+def error_bytes(error: grpc.aio.AioRpcError) -> tuple[object, ...]:
+    """Everything a caller can observe of a failed call: code, message and all metadata."""
+    return (
+        error.code(),
+        error.details(),
+        tuple(error.initial_metadata() or ()),
+        tuple(error.trailing_metadata() or ()),
+    )
+
+
+def codes_sent(
+    notifier: RecordingNotifier, user_id: str, purpose: str = "VERIFY_EMAIL"
+) -> list[tuple[str, str]]:
+    """The (target, code) pairs sent to ``user_id`` for ``purpose``, oldest first."""
+    return [(t, c) for u, p, t, c in notifier.sent if u == user_id and p == purpose]
+
+
+def other_code(code: str) -> str:
+    """A well-formed code that differs from ``code``."""
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+def full_width(text: str) -> str:
+    """``text`` as typed on a full-width keyboard (NFKC maps it back)."""
+    return "".join(
+        "\u3000" if ch == " " else chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in text
+    )
+
+
+def forwarded_for(value: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata as a proxy in front of the server would add it."""
+    return (("x-forwarded-for", value),)
+
+
+async def authenticate(
+    api: Api, login: str, password: str = PASSWORD, metadata: tuple[tuple[str, str], ...] = ()
+) -> auth_service_pb2.AuthenticateResponse:
+    """The full Authenticate response (session included)."""
+    return await api.auth.Authenticate(
+        auth_service_pb2.AuthenticateRequest(login=login, password=password), metadata=metadata
+    )
+
+
+async def get_me(api: Api, access_token: str) -> user_service_pb2.GetUserResponse:
+    """GetUser of "me" with ``access_token``."""
+    return await api.users.GetUser(
+        user_service_pb2.GetUserRequest(user_id="me"), metadata=bearer(access_token)
+    )
+
+
+async def refresh(api: Api, refresh_token: str) -> auth_service_pb2.RefreshTokenResponse:
+    """Exchange a refresh token."""
+    return await api.auth.RefreshToken(
+        auth_service_pb2.RefreshTokenRequest(refresh_token=refresh_token)
+    )
