@@ -1,6 +1,7 @@
 """The storage backends the contract suite runs against, behind one small test interface.
 
-A backend gives the suite a ``UserRepository`` plus two test-only abilities: ``seed`` (write many
+A backend gives the suite a ``UserRepository``, the code, refresh-token and login-failure stores
+(all sharing one ``ManualClock``), plus two test-only abilities: ``seed`` (write many
 accounts quickly, bypassing the repository) and ``audit`` (read back everything stored, to check
 that guards and accounts agree and that failed calls wrote nothing).
 """
@@ -10,15 +11,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from tests.storage.factories import FakeClock
 from usermgmt_server.adapters.dynamodb import codec
 from usermgmt_server.adapters.dynamodb.clients import AwsClients
+from usermgmt_server.adapters.dynamodb.codes import DynamoCodeStore
+from usermgmt_server.adapters.dynamodb.login_failures import DynamoLoginFailureStore
+from usermgmt_server.adapters.dynamodb.refresh_tokens import DynamoRefreshTokenStore
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
 from usermgmt_server.adapters.dynamodb.resources import create_resources
+from usermgmt_server.adapters.security.system import ManualClock
 from usermgmt_server.domain.model import User
-from usermgmt_server.domain.ports import UserRepository
+from usermgmt_server.domain.ports import (
+    CodeStore,
+    LoginFailureStore,
+    RefreshTokenStore,
+    UserRepository,
+)
 
 
 @dataclass
@@ -29,6 +39,14 @@ class Audit:
     username_guards: dict[str, str] = field(default_factory=dict)
     email_guards: dict[str, str] = field(default_factory=dict)
     idempotency: dict[str, str] = field(default_factory=dict)
+    # (user id, purpose) -> code hash
+    codes: dict[tuple[str, str], str] = field(default_factory=dict)
+    # family id -> revoked
+    refresh_families: dict[str, bool] = field(default_factory=dict)
+    # token hash -> used
+    refresh_tokens: dict[str, bool] = field(default_factory=dict)
+    # subject -> count
+    login_failures: dict[str, int] = field(default_factory=dict)
 
     def assert_consistent(self) -> None:
         """Every guard belongs to an existing account holding that key, and vice versa."""
@@ -51,7 +69,10 @@ class StorageBackend(Protocol):
 
     name: str
     repository: UserRepository
-    clock: FakeClock
+    codes: CodeStore
+    refresh_tokens: RefreshTokenStore
+    failures: LoginFailureStore
+    clock: ManualClock
 
     async def seed(self, users: Sequence[User]) -> None:
         """Store many accounts (with their guards) quickly."""
@@ -76,13 +97,16 @@ class DynamoBackend:
     name = "dynamodb"
     shard_count = 16
 
-    def __init__(self, client: Any, table_name: str, clock: FakeClock) -> None:
+    def __init__(self, client: Any, table_name: str, clock: ManualClock) -> None:
         self.client = client
         self.table_name = table_name
         self.clock = clock
         self.repository = DynamoUserRepository(
             client, table_name, shard_count=self.shard_count, clock=clock
         )
+        self.codes = DynamoCodeStore(client, table_name, clock=clock)
+        self.refresh_tokens = DynamoRefreshTokenStore(client, table_name, clock=clock)
+        self.failures = DynamoLoginFailureStore(client, table_name, clock=clock)
 
     async def seed(self, users: Sequence[User]) -> None:
         """Batch-write the user items and guards (25 per request)."""
@@ -116,6 +140,14 @@ class DynamoBackend:
                     audit.email_guards[key] = item["user_id"]["S"]
                 elif kind == "IDEMPOTENCY":
                     audit.idempotency[key] = item["user_id"]["S"]
+                elif kind == "CODE":
+                    audit.codes[key, item["sk"]["S"]] = item["code_hash"]["S"]
+                elif kind == "FAMILY":
+                    audit.refresh_families[key] = item["revoked"]["BOOL"]
+                elif kind == "REFRESH":
+                    audit.refresh_tokens[key] = item["used"]["BOOL"]
+                elif kind == "FAILURES":
+                    audit.login_failures[key] = int(item.get("count", {"N": "0"})["N"])
                 else:
                     raise AssertionError(f"unexpected item {pk!r}")
         return audit
@@ -133,7 +165,7 @@ async def open_backend(
         raise ValueError(f"unknown storage backend {kind!r}")
     await create_resources(clients, table_name, "usermgmt-storage-tests")
     try:
-        yield DynamoBackend(clients.dynamodb, table_name, FakeClock())
+        yield DynamoBackend(clients.dynamodb, table_name, ManualClock(datetime.now(UTC)))
     finally:
         await clients.dynamodb.delete_table(TableName=table_name)
 

@@ -10,7 +10,12 @@ from tests.storage.backends import BACKENDS, Population, StorageBackend, open_ba
 from tests.storage.factories import make_user, unique
 from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, open_aws_clients
 from usermgmt_server.domain.model import UserState
-from usermgmt_server.domain.ports import UserRepository
+from usermgmt_server.domain.ports import (
+    CodeStore,
+    LoginFailureStore,
+    RefreshTokenStore,
+    UserRepository,
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +39,24 @@ async def backend(
 def repository(backend: StorageBackend) -> UserRepository:
     """The repository under test."""
     return backend.repository
+
+
+@pytest.fixture
+def codes(backend: StorageBackend) -> CodeStore:
+    """The one-time code store under test."""
+    return backend.codes
+
+
+@pytest.fixture
+def refresh_tokens(backend: StorageBackend) -> RefreshTokenStore:
+    """The refresh-token store under test."""
+    return backend.refresh_tokens
+
+
+@pytest.fixture
+def failures(backend: StorageBackend) -> LoginFailureStore:
+    """The login-failure store under test."""
+    return backend.failures
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

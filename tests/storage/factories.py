@@ -6,7 +6,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from usermgmt_server.domain.identifiers import identifier_key
-from usermgmt_server.domain.model import IdempotencyRecord, User, UserState
+from usermgmt_server.domain.model import (
+    CodePurpose,
+    IdempotencyRecord,
+    OneTimeCode,
+    RefreshFamily,
+    User,
+    UserState,
+)
 
 
 def unique(prefix: str = "user") -> str:
@@ -59,16 +66,37 @@ def make_record(user: User, key: str | None = None, fingerprint: str = "fp-1") -
     )
 
 
-class FakeClock:
-    """A clock that only moves when told to."""
+def make_code(
+    user: User,
+    now: datetime,
+    *,
+    purpose: CodePurpose = CodePurpose.VERIFY_EMAIL,
+    code_hash: str | None = None,
+    ttl: timedelta = timedelta(minutes=15),
+) -> OneTimeCode:
+    """A fresh one-time code of ``user`` created at ``now``."""
+    return OneTimeCode(
+        user_id=user.user_id,
+        purpose=purpose,
+        code_hash=code_hash or uuid.uuid4().hex,
+        target=user.email,
+        created_at=now,
+        expires_at=now + ttl,
+    )
 
-    def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime.now(UTC)
 
-    def now(self) -> datetime:
-        """The current fake time."""
-        return self.current
+def make_family(
+    now: datetime, *, user_id: str | None = None, ttl: timedelta = timedelta(days=30)
+) -> RefreshFamily:
+    """A new refresh-token family started at ``now``."""
+    return RefreshFamily(
+        family_id=unique("family"),
+        user_id=user_id or uuid.uuid4().hex,
+        created_at=now,
+        expires_at=now + ttl,
+    )
 
-    def advance(self, delta: timedelta) -> None:
-        """Move the clock forward."""
-        self.current += delta
+
+def token_hash() -> str:
+    """A fresh stand-in for the keyed hash of a refresh token."""
+    return uuid.uuid4().hex + uuid.uuid4().hex

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from tests.storage.backends import Audit, Population, StorageBackend
-from tests.storage.factories import fullwidth, make_record, make_user, unique
+from tests.storage.factories import fullwidth, make_code, make_record, make_user, unique
 from usermgmt_server.domain.errors import (
     EmailTaken,
     EtagMismatch,
@@ -18,8 +18,14 @@ from usermgmt_server.domain.errors import (
     UserNotFound,
 )
 from usermgmt_server.domain.identifiers import identifier_key
-from usermgmt_server.domain.model import User, UserState
-from usermgmt_server.domain.ports import DuplicateRequest, UserRepository
+from usermgmt_server.domain.model import CodePurpose, User, UserState
+from usermgmt_server.domain.ports import (
+    CodeConsumed,
+    CodeStore,
+    DuplicateRequest,
+    LoginFailureStore,
+    UserRepository,
+)
 
 # -- create and read ----------------------------------------------------------------------------
 
@@ -61,6 +67,54 @@ async def test_times_in_any_zone_and_empty_fields_round_trip(
     audit = await backend.audit()
     assert audit.email_guards == {}
     audit.assert_consistent()
+
+
+async def test_session_and_pending_fields_round_trip(repository: UserRepository) -> None:
+    east = timezone(timedelta(hours=-3))
+    user = replace(
+        make_user(),
+        tokens_valid_after=datetime(2025, 6, 7, 8, 9, 10, 654321, tzinfo=east),
+        password_change_required=True,
+        pending_email="Next@Example.org",
+    )
+    await repository.create(user)
+
+    stored = await repository.get(user.user_id)
+    assert stored == user
+    assert stored is not None and stored.tokens_valid_after == user.tokens_valid_after
+    assert stored.tokens_valid_after is not None
+    assert stored.tokens_valid_after.microsecond == 654321
+    plain = make_user()
+    await repository.create(plain)
+    stored_plain = await repository.get(plain.user_id)
+    assert stored_plain is not None
+    assert stored_plain.tokens_valid_after is None
+    assert stored_plain.password_change_required is False
+    assert stored_plain.pending_email == ""
+
+
+async def test_update_sets_and_clears_the_new_fields(repository: UserRepository) -> None:
+    user = make_user()
+    await repository.create(user)
+    revoked = replace(
+        user,
+        tokens_valid_after=user.update_time + timedelta(seconds=5, microseconds=7),
+        password_change_required=True,
+        pending_email="pending@example.com",
+        version=user.version + 1,
+    )
+    await repository.update(user, revoked)
+    assert await repository.get(user.user_id) == revoked
+
+    cleared = replace(
+        revoked,
+        tokens_valid_after=None,
+        password_change_required=False,
+        pending_email="",
+        version=revoked.version + 1,
+    )
+    await repository.update(revoked, cleared)
+    assert await repository.get(user.user_id) == cleared
 
 
 async def test_unknown_accounts_are_none(repository: UserRepository) -> None:
@@ -270,6 +324,89 @@ async def test_changes_to_a_vanished_account_are_not_found(
     assert await backend.audit() == Audit()
 
 
+# -- consuming codes ----------------------------------------------------------------------------
+
+
+async def test_update_consumes_the_code_with_the_change(
+    repository: UserRepository, codes: CodeStore, backend: StorageBackend
+) -> None:
+    user = make_user()
+    await repository.create(user)
+    code = make_code(user, backend.clock.now())
+    other = make_code(user, backend.clock.now(), purpose=CodePurpose.RESET_PASSWORD)
+    await codes.save_code(code)
+    await codes.save_code(other)
+    verified = replace(user, email_verified=True, version=user.version + 1)
+
+    await repository.update(user, verified, consume_code=code)
+
+    assert await repository.get(user.user_id) == verified
+    assert await codes.get_code(user.user_id, CodePurpose.VERIFY_EMAIL) is None
+    assert await codes.get_code(user.user_id, CodePurpose.RESET_PASSWORD) == other
+
+
+async def test_a_replaced_or_missing_code_is_consumed_and_nothing_changes(
+    repository: UserRepository, codes: CodeStore, backend: StorageBackend
+) -> None:
+    user = make_user()
+    await repository.create(user)
+    old = make_code(user, backend.clock.now())
+    new = make_code(user, backend.clock.now())
+    await codes.save_code(new)
+    before = await backend.audit()
+    verified = replace(user, email_verified=True, version=user.version + 1)
+
+    with pytest.raises(CodeConsumed):
+        await repository.update(user, verified, consume_code=old)
+    assert await backend.audit() == before
+
+    await codes.delete_code(user.user_id, CodePurpose.VERIFY_EMAIL)
+    with pytest.raises(CodeConsumed):
+        await repository.update(user, verified, consume_code=new)
+    assert await repository.get(user.user_id) == user
+
+
+async def test_a_code_is_consumed_once_under_concurrency(
+    repository: UserRepository, codes: CodeStore, backend: StorageBackend
+) -> None:
+    user = make_user()
+    await repository.create(user)
+    code = make_code(user, backend.clock.now())
+    await codes.save_code(code)
+    first = replace(user, display_name="First", version=user.version + 1)
+    second = replace(user, display_name="Second", version=user.version + 1)
+
+    results = await asyncio.gather(
+        repository.update(user, first, consume_code=code),
+        repository.update(user, second, consume_code=code),
+        return_exceptions=True,
+    )
+
+    assert sorted(type(result).__name__ for result in results) == ["CodeConsumed", "NoneType"]
+    assert await repository.get(user.user_id) == (first if results[0] is None else second)
+
+
+async def test_other_update_failures_keep_their_errors_with_a_code(
+    repository: UserRepository, codes: CodeStore, backend: StorageBackend
+) -> None:
+    holder = make_user()
+    user = make_user()
+    await repository.create(holder)
+    await repository.create(user)
+    code = make_code(user, backend.clock.now())
+    await codes.save_code(code)
+
+    with pytest.raises(EtagMismatch):
+        await repository.update(
+            replace(user, version=9), replace(user, version=10), consume_code=code
+        )
+    with pytest.raises(EmailTaken):
+        await repository.update(
+            user, _renamed(user, user.username, holder.email), consume_code=code
+        )
+    assert await codes.get_code(user.user_id, CodePurpose.VERIFY_EMAIL) == code
+
+
 # -- deletion -----------------------------------------------------------------------------------
 
 
@@ -288,6 +425,24 @@ async def test_delete_frees_both_guards(
     await repository.create(again)
     assert await repository.find_by_email(user.email_key) == again
     (await backend.audit()).assert_consistent()
+
+
+async def test_delete_removes_codes_and_login_failures(
+    repository: UserRepository,
+    codes: CodeStore,
+    failures: LoginFailureStore,
+    backend: StorageBackend,
+) -> None:
+    user = make_user()
+    await repository.create(user)
+    for purpose in CodePurpose:
+        await codes.save_code(make_code(user, backend.clock.now(), purpose=purpose))
+    await failures.record_failure(user.user_id, expires_at=backend.clock.now() + timedelta(days=1))
+    await failures.lock(user.user_id, until=None, hard=True)
+
+    await repository.delete(user)
+
+    assert await backend.audit() == Audit()
 
 
 async def test_delete_of_a_changed_account_is_rejected(

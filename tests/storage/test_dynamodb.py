@@ -12,13 +12,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.storage.backends import DynamoBackend
-from tests.storage.factories import FakeClock, make_record, make_user, unique
+from tests.storage.factories import make_record, make_user, unique
 from usermgmt_server.adapters.dynamodb import codec
 from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, open_aws_clients
 from usermgmt_server.adapters.dynamodb.errors import translate_storage_errors
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
 from usermgmt_server.adapters.dynamodb.resources import create_resources, table_is_reachable
 from usermgmt_server.adapters.dynamodb.schema import LIST_INDEX, TTL_ATTRIBUTE, table_definition
+from usermgmt_server.adapters.security.system import ManualClock
 from usermgmt_server.domain.errors import InvalidPageToken, StorageUnavailable, UsernameTaken
 from usermgmt_server.domain.model import UserState
 
@@ -29,7 +30,7 @@ CLOSED_PORT = "http://127.0.0.1:9"
 async def dynamo(aws_clients: AwsClients, table_name: str) -> AsyncIterator[DynamoBackend]:
     """The DynamoDB backend on a fresh table."""
     await create_resources(aws_clients, table_name, "usermgmt-storage-tests")
-    yield DynamoBackend(aws_clients.dynamodb, table_name, FakeClock())
+    yield DynamoBackend(aws_clients.dynamodb, table_name, ManualClock(datetime.now(UTC)))
     await aws_clients.dynamodb.delete_table(TableName=table_name)
 
 

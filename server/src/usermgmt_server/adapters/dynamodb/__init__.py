@@ -1,6 +1,10 @@
-"""DynamoDB storage adapter: the single-table schema, the user repository and AWS clients."""
+"""DynamoDB storage adapter: the single-table schema, the user repository, the stores of codes,
+refresh tokens and login failures, and the AWS clients."""
 
 from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, open_aws_clients
+from usermgmt_server.adapters.dynamodb.codes import DynamoCodeStore
+from usermgmt_server.adapters.dynamodb.login_failures import DynamoLoginFailureStore
+from usermgmt_server.adapters.dynamodb.refresh_tokens import DynamoRefreshTokenStore
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
 from usermgmt_server.adapters.dynamodb.resources import (
     ResourcesInfo,
@@ -12,6 +16,9 @@ from usermgmt_server.adapters.dynamodb.schema import table_definition
 __all__ = [
     "AwsClients",
     "AwsSettings",
+    "DynamoCodeStore",
+    "DynamoLoginFailureStore",
+    "DynamoRefreshTokenStore",
     "DynamoUserRepository",
     "ResourcesInfo",
     "create_resources",

@@ -7,6 +7,7 @@ talks to the low-level client; no Decimal or float ever enters the picture.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,13 +20,27 @@ from usermgmt_server.adapters.dynamodb.schema import (
     TTL_ATTRIBUTE,
 )
 from usermgmt_server.domain.errors import InvalidPageToken
-from usermgmt_server.domain.model import IdempotencyRecord, User, UserState
+from usermgmt_server.domain.model import (
+    CodePurpose,
+    IdempotencyRecord,
+    LoginFailures,
+    OneTimeCode,
+    RefreshFamily,
+    User,
+    UserState,
+)
 
 Item = dict[str, dict[str, Any]]
 
 USER_SORT_KEY = "USER"
 GUARD_SORT_KEY = "GUARD"
 RECORD_SORT_KEY = "RECORD"
+FAMILY_SORT_KEY = "FAMILY"
+TOKEN_SORT_KEY = "TOKEN"
+COUNTER_SORT_KEY = "COUNTER"
+# User attributes that are absent (rather than empty) when the value is unset; an update
+# REMOVEs them.
+OPTIONAL_USER_ATTRIBUTES = ("tokens_valid_after",)
 _USER_ID_MAX_LENGTH = 128
 
 
@@ -50,6 +65,26 @@ def email_guard_key(email_key: str) -> Item:
 def idempotency_key(key: str) -> Item:
     """Primary key of an idempotency record."""
     return {PARTITION_KEY: {"S": f"IDEMPOTENCY#{key}"}, SORT_KEY: {"S": RECORD_SORT_KEY}}
+
+
+def code_key(user_id: str, purpose: CodePurpose) -> Item:
+    """Primary key of the one-time code of ``user_id`` for ``purpose``."""
+    return {PARTITION_KEY: {"S": f"CODE#{user_id}"}, SORT_KEY: {"S": purpose.value}}
+
+
+def family_key(family_id: str) -> Item:
+    """Primary key of a refresh-token family."""
+    return {PARTITION_KEY: {"S": f"FAMILY#{family_id}"}, SORT_KEY: {"S": FAMILY_SORT_KEY}}
+
+
+def refresh_token_key(token_hash: str) -> Item:
+    """Primary key of a refresh token (by its keyed hash)."""
+    return {PARTITION_KEY: {"S": f"REFRESH#{token_hash}"}, SORT_KEY: {"S": TOKEN_SORT_KEY}}
+
+
+def failures_key(subject: str) -> Item:
+    """Primary key of the failed sign-in counter of ``subject``."""
+    return {PARTITION_KEY: {"S": f"FAILURES#{subject}"}, SORT_KEY: {"S": COUNTER_SORT_KEY}}
 
 
 def shard_of(user_id: str, shard_count: int) -> int:
@@ -77,8 +112,11 @@ def user_to_item(user: User, shard_count: int) -> Item:
 
 
 def user_attributes(user: User) -> Item:
-    """The attributes an update may change (everything but keys and the password hash)."""
-    return {
+    """The attributes an update may change (everything but keys and the password hash).
+
+    Unset optional attributes (``OPTIONAL_USER_ATTRIBUTES``) are left out.
+    """
+    attributes: Item = {
         "user_id": {"S": user.user_id},
         "username": {"S": user.username},
         "username_key": {"S": user.username_key},
@@ -91,11 +129,17 @@ def user_attributes(user: User) -> Item:
         "create_time": {"S": format_time(user.create_time)},
         "update_time": {"S": format_time(user.update_time)},
         "version": {"N": str(user.version)},
+        "password_change_required": {"BOOL": user.password_change_required},
+        "pending_email": {"S": user.pending_email},
     }
+    if user.tokens_valid_after is not None:
+        attributes["tokens_valid_after"] = {"S": format_time(user.tokens_valid_after)}
+    return attributes
 
 
 def user_from_item(item: Item) -> User:
-    """The account stored in a user item."""
+    """The account stored in a user item (attributes added later read as their defaults)."""
+    valid_after = item.get("tokens_valid_after")
     return User(
         user_id=item["user_id"]["S"],
         username=item["username"]["S"],
@@ -110,6 +154,9 @@ def user_from_item(item: Item) -> User:
         update_time=parse_time(item["update_time"]["S"]),
         version=int(item["version"]["N"]),
         password_hash=item["password_hash"]["S"],
+        tokens_valid_after=parse_time(valid_after["S"]) if valid_after is not None else None,
+        password_change_required=item.get("password_change_required", {"BOOL": False})["BOOL"],
+        pending_email=item.get("pending_email", {"S": ""})["S"],
     )
 
 
@@ -146,10 +193,113 @@ def idempotency_from_item(item: Item) -> IdempotencyRecord:
     )
 
 
+def epoch_seconds(moment: datetime) -> int:
+    """``moment`` as whole epoch seconds, rounded up: a TTL never removes an item early."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return math.ceil(moment.timestamp())
+
+
 def expires_at(item: Item) -> int | None:
     """The TTL of an item in epoch seconds, if it has one."""
     value = item.get(TTL_ATTRIBUTE)
     return int(value["N"]) if value is not None else None
+
+
+# -- one-time codes -----------------------------------------------------------------------------
+
+
+def code_to_item(code: OneTimeCode) -> Item:
+    """The item of a one-time code; ``valid_until`` is exact, ``expires_at`` is its TTL."""
+    return {
+        **code_key(code.user_id, code.purpose),
+        "user_id": {"S": code.user_id},
+        "code_hash": {"S": code.code_hash},
+        "target": {"S": code.target},
+        "created_at": {"S": format_time(code.created_at)},
+        "valid_until": {"S": format_time(code.expires_at)},
+        "attempts": {"N": str(code.attempts)},
+        TTL_ATTRIBUTE: {"N": str(epoch_seconds(code.expires_at))},
+    }
+
+
+def code_from_item(item: Item) -> OneTimeCode:
+    """The one-time code stored in ``item``."""
+    return OneTimeCode(
+        user_id=item["user_id"]["S"],
+        purpose=CodePurpose(item[SORT_KEY]["S"]),
+        code_hash=item["code_hash"]["S"],
+        target=item["target"]["S"],
+        created_at=parse_time(item["created_at"]["S"]),
+        expires_at=parse_time(item["valid_until"]["S"]),
+        attempts=int(item["attempts"]["N"]),
+    )
+
+
+# -- refresh tokens -----------------------------------------------------------------------------
+
+
+def family_to_item(family: RefreshFamily) -> Item:
+    """The item of a new (unrevoked) refresh-token family."""
+    return {
+        **family_key(family.family_id),
+        "family_id": {"S": family.family_id},
+        "user_id": {"S": family.user_id},
+        "created_at": {"S": format_time(family.created_at)},
+        "valid_until": {"S": format_time(family.expires_at)},
+        "revoked": {"BOOL": False},
+        TTL_ATTRIBUTE: {"N": str(epoch_seconds(family.expires_at))},
+    }
+
+
+def refresh_token_to_item(token_hash: str, family: RefreshFamily) -> Item:
+    """The item of an unused refresh token of ``family``.
+
+    It carries a copy of the family's fields, so a rotation can name the family without reading
+    the family item; the family item stays the only place where revocation is recorded.
+    """
+    return {
+        **refresh_token_key(token_hash),
+        "family_id": {"S": family.family_id},
+        "user_id": {"S": family.user_id},
+        "family_created_at": {"S": format_time(family.created_at)},
+        "valid_until": {"S": format_time(family.expires_at)},
+        "used": {"BOOL": False},
+        TTL_ATTRIBUTE: {"N": str(epoch_seconds(family.expires_at))},
+    }
+
+
+def family_from_item(item: Item) -> RefreshFamily:
+    """The family stored in a family item."""
+    return RefreshFamily(
+        family_id=item["family_id"]["S"],
+        user_id=item["user_id"]["S"],
+        created_at=parse_time(item["created_at"]["S"]),
+        expires_at=parse_time(item["valid_until"]["S"]),
+    )
+
+
+def family_from_token_item(item: Item) -> RefreshFamily:
+    """The family a refresh-token item belongs to, from the copy the token carries."""
+    return RefreshFamily(
+        family_id=item["family_id"]["S"],
+        user_id=item["user_id"]["S"],
+        created_at=parse_time(item["family_created_at"]["S"]),
+        expires_at=parse_time(item["valid_until"]["S"]),
+    )
+
+
+# -- login failures -----------------------------------------------------------------------------
+
+
+def failures_from_item(item: Item) -> LoginFailures:
+    """The counter stored in a failures item (missing attributes read as zero/unset)."""
+    locked_until = item.get("locked_until")
+    return LoginFailures(
+        count=int(item.get("count", {"N": "0"})["N"]),
+        locked_until=parse_time(locked_until["S"]) if locked_until is not None else None,
+        hard_locked=item.get("hard_locked", {"BOOL": False})["BOOL"],
+    )
 
 
 # -- listing cursors ----------------------------------------------------------------------------
@@ -200,19 +350,35 @@ def position_from_cursor(cursor: dict[str, object], shard_count: int) -> ListPos
 
 
 __all__ = [
+    "COUNTER_SORT_KEY",
+    "FAMILY_SORT_KEY",
     "GUARD_SORT_KEY",
+    "OPTIONAL_USER_ATTRIBUTES",
     "RECORD_SORT_KEY",
+    "TOKEN_SORT_KEY",
     "USER_SORT_KEY",
     "Item",
     "ListPosition",
+    "code_from_item",
+    "code_key",
+    "code_to_item",
     "email_guard_key",
+    "epoch_seconds",
     "expires_at",
+    "failures_from_item",
+    "failures_key",
+    "family_from_item",
+    "family_from_token_item",
+    "family_key",
+    "family_to_item",
     "format_time",
     "idempotency_from_item",
     "idempotency_key",
     "idempotency_to_item",
     "parse_time",
     "position_from_cursor",
+    "refresh_token_key",
+    "refresh_token_to_item",
     "shard_of",
     "shard_partition",
     "user_attributes",

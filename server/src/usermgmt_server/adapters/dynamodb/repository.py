@@ -31,8 +31,6 @@ never walks a whole large table.
 
 from __future__ import annotations
 
-import asyncio
-import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,14 +40,13 @@ from usermgmt_server.adapters.dynamodb import codec
 from usermgmt_server.adapters.dynamodb.codec import Item, ListPosition
 from usermgmt_server.adapters.dynamodb.errors import (
     CONDITION_FAILED,
-    TRANSACTION_CANCELED,
     UnexpectedCondition,
-    cancellation_codes,
     error_code,
     translate_storage_errors,
-    unavailable,
 )
 from usermgmt_server.adapters.dynamodb.schema import LIST_INDEX, LIST_SORT_KEY, TTL_ATTRIBUTE
+from usermgmt_server.adapters.dynamodb.transactions import condition_failed as _failed
+from usermgmt_server.adapters.dynamodb.transactions import transact
 from usermgmt_server.domain.errors import (
     EmailTaken,
     EtagMismatch,
@@ -57,22 +54,27 @@ from usermgmt_server.domain.errors import (
     UsernameTaken,
     UserNotFound,
 )
-from usermgmt_server.domain.model import IdempotencyRecord, User, UserPage, UserState
-from usermgmt_server.domain.ports import Clock, DuplicateRequest
-
-_CONDITION_FAILED_REASON = "ConditionalCheckFailed"
-# Cancellation reasons that say "try again later" rather than "your condition is false".
-_TRANSIENT_REASONS = frozenset(
-    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+from usermgmt_server.domain.model import (
+    CodePurpose,
+    IdempotencyRecord,
+    OneTimeCode,
+    User,
+    UserPage,
+    UserState,
 )
+from usermgmt_server.domain.ports import Clock, CodeConsumed, DuplicateRequest
+
 _NOT_EXISTS = "attribute_not_exists(pk)"
 # With a filter most index items may be dropped, so a query reads at least this many of them
 # (read budget permitting) rather than only as many as the page still lacks.
 _FILTERED_QUERY_MIN = 100
 
 
-class _UtcClock:
+class UtcClock:
+    """The system clock in UTC (the default ``Clock`` of the DynamoDB adapters)."""
+
     def now(self) -> datetime:
+        """The current UTC time."""
         return datetime.now(UTC)
 
 
@@ -100,7 +102,7 @@ class DynamoUserRepository:
         self._table = table_name
         self._shard_count = shard_count
         self._idempotency_ttl = idempotency_ttl
-        self._clock: Clock = clock or _UtcClock()
+        self._clock: Clock = clock or UtcClock()
         self._transaction_attempts = max(1, transaction_attempts)
         self._list_read_budget = max(1, list_read_budget)
 
@@ -145,26 +147,37 @@ class DynamoUserRepository:
             raise EmailTaken()
         raise UnexpectedCondition("a new user id is already stored")
 
-    async def update(self, before: User, after: User) -> None:
+    async def update(
+        self, before: User, after: User, *, consume_code: OneTimeCode | None = None
+    ) -> None:
         """Replace ``before`` (matched by version) with ``after`` and move changed guards.
 
         The password hash is only written when it changed, so a concurrent rehash survives.
-        Raises ``UserNotFound``, ``EtagMismatch``, ``UsernameTaken`` or ``EmailTaken``.
+        With ``consume_code``, the code's item is deleted in the same transaction, on condition
+        that it still holds that code's hash. Raises ``CodeConsumed`` (checked first) when the
+        code is gone or was replaced, ``UserNotFound``, ``EtagMismatch``, ``UsernameTaken`` or
+        ``EmailTaken``; nothing is written in any of these cases.
         """
         if before.user_id != after.user_id:
             raise ValueError("an update cannot change the user id")
+        if consume_code is not None and consume_code.user_id != after.user_id:
+            raise ValueError("a code can only be consumed by an update of its own user")
         attributes = codec.user_attributes(after)
         if after.password_hash != before.password_hash:
             attributes["password_hash"] = {"S": after.password_hash}
         names = {f"#a{i}": name for i, name in enumerate(attributes)}
         values: Item = {f":a{i}": value for i, value in enumerate(attributes.values())}
-        assignments = ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
+        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attributes)))
+        removed = [name for name in codec.OPTIONAL_USER_ATTRIBUTES if name not in attributes]
+        if removed:
+            names.update({f"#r{i}": name for i, name in enumerate(removed)})
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
         items = [
             {
                 "Update": {
                     "TableName": self._table,
                     "Key": codec.user_key(after.user_id),
-                    "UpdateExpression": f"SET {assignments}",
+                    "UpdateExpression": expression,
                     "ConditionExpression": "attribute_exists(pk) AND #version = :expected",
                     "ExpressionAttributeNames": {**names, "#version": "version"},
                     "ExpressionAttributeValues": {
@@ -193,10 +206,26 @@ class DynamoUserRepository:
                         self._guard(codec.email_guard_key(after.email_key), after), _NOT_EXISTS
                     )
                 )
+        code_index = None
+        if consume_code is not None:
+            code_index = len(items)
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": codec.code_key(consume_code.user_id, consume_code.purpose),
+                        "ConditionExpression": "#hash = :hash",
+                        "ExpressionAttributeNames": {"#hash": "code_hash"},
+                        "ExpressionAttributeValues": {":hash": {"S": consume_code.code_hash}},
+                    }
+                }
+            )
         async with translate_storage_errors("update user"):
             codes = await self._transact("update user", items)
             if codes is None:
                 return
+            if _failed(codes, code_index):
+                raise CodeConsumed()
             if _failed(codes, 0):
                 raise await self._missing_or_changed(before.user_id)
         if _failed(codes, username_index):
@@ -208,6 +237,10 @@ class DynamoUserRepository:
     async def delete(self, user: User) -> None:
         """Remove the account (matched by version) and its guards in one transaction.
 
+        The same transaction deletes the account's one-time codes and its failed sign-in
+        counter (a hard lock has no TTL and would otherwise stay forever). Refresh-token items
+        cannot be found by user without an index and are left to their TTL; a refresh of a
+        deleted account fails because the caller checks that the account still exists.
         Raises ``UserNotFound`` or ``EtagMismatch``.
         """
         items = [
@@ -224,6 +257,10 @@ class DynamoUserRepository:
         ]
         if user.email_key:
             items.append(self._release(codec.email_guard_key(user.email_key), user))
+        # Unconditional: deleting an item that does not exist is not an error.
+        leftovers = [codec.code_key(user.user_id, purpose) for purpose in CodePurpose]
+        leftovers.append(codec.failures_key(user.user_id))
+        items += [{"Delete": {"TableName": self._table, "Key": key}} for key in leftovers]
         async with translate_storage_errors("delete user"):
             codes = await self._transact("delete user", items)
             if codes is None:
@@ -380,23 +417,7 @@ class DynamoUserRepository:
         self, operation: str, items: list[dict[str, Any]]
     ) -> list[str | None] | None:
         """Run one transaction: ``None`` when applied, else the cancellation reason codes."""
-        for attempt in range(self._transaction_attempts):
-            try:
-                await self._client.transact_write_items(TransactItems=items)
-                return None
-            except ClientError as error:
-                if error_code(error) != TRANSACTION_CANCELED:
-                    raise
-                codes = cancellation_codes(error)
-                if _CONDITION_FAILED_REASON in codes:
-                    return codes
-                if not codes or not set(codes) - {None} <= _TRANSIENT_REASONS:
-                    raise
-                if attempt == self._transaction_attempts - 1:
-                    raise unavailable(operation, error) from error
-            # Jittered back-off so that conflicting writers do not collide again in lockstep.
-            await asyncio.sleep(random.uniform(0, 0.025 * 2**attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await transact(self._client, operation, items, attempts=self._transaction_attempts)
 
     def _put(
         self,
@@ -434,8 +455,4 @@ class DynamoUserRepository:
         return {**key, "user_id": {"S": owner.user_id}}
 
 
-def _failed(codes: list[str | None], index: int | None) -> bool:
-    return index is not None and index < len(codes) and codes[index] == _CONDITION_FAILED_REASON
-
-
-__all__ = ["DynamoUserRepository"]
+__all__ = ["DynamoUserRepository", "UtcClock"]

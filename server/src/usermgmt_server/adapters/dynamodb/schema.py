@@ -5,17 +5,35 @@ Single-table design; every item has a string partition key ``pk`` and sort key `
 - user: ``pk = USER#<user_id>``, ``sk = USER``; attributes user_id, username, username_key,
   email, email_key, display_name, state (enum name), email_verified, roles (list of strings,
   possibly empty), create_time and update_time (ISO-8601 UTC with microseconds), version (N),
-  password_hash, and the listing keys gsi1pk and gsi1sk.
+  password_hash, password_change_required (BOOL), pending_email (possibly empty),
+  tokens_valid_after (ISO-8601, absent when unset), and the listing keys gsi1pk and gsi1sk.
+  Items written before the last three existed read as false, "" and unset.
 - username guard: ``pk = USERNAME#<username_key>``, ``sk = GUARD``; user_id of the holder.
 - e-mail guard: ``pk = EMAIL#<email_key>``, ``sk = GUARD``; user_id of the holder (only for a
   non-empty e-mail address: the bootstrap administrator may have none).
 - idempotency record: ``pk = IDEMPOTENCY#<key>``, ``sk = RECORD``; fingerprint, user_id and
   expires_at (epoch seconds, the TTL attribute).
+- one-time code: ``pk = CODE#<user_id>``, ``sk = <purpose>`` (``VERIFY_EMAIL``,
+  ``RESET_PASSWORD``), one per user and purpose; user_id, code_hash, target, created_at and
+  valid_until (ISO-8601, the exact expiry), attempts (N) and expires_at (TTL).
+- refresh family: ``pk = FAMILY#<family_id>``, ``sk = FAMILY``; family_id, user_id, created_at
+  and valid_until (ISO-8601), revoked (BOOL) and expires_at (TTL).
+- refresh token: ``pk = REFRESH#<token_hash>``, ``sk = TOKEN``; family_id, user_id,
+  family_created_at and valid_until (copies of the family's), used (BOOL) and expires_at (TTL,
+  the family's).
+- failed sign-ins: ``pk = FAILURES#<subject>`` (a user id or ``login:<login key>``),
+  ``sk = COUNTER``; count (N), locked_until (ISO-8601, absent when unset), hard_locked (BOOL,
+  absent when unset) and expires_at (TTL; removed by a hard lock, which must not expire).
 
 Only user items carry ``gsi1pk = USERS#<shard:02d>`` and ``gsi1sk = <user_id>``, so the
 ``users-by-shard`` index is sparse: it holds exactly the accounts, spread over a fixed number of
-shards (see ``repository`` for why). ``expires_at`` holds epoch seconds; DynamoDB's TTL removes
-expired items eventually, so readers also compare it with the clock.
+shards (see ``repository`` for why). ``expires_at`` holds epoch seconds (rounded up); DynamoDB's
+TTL removes expired items eventually (often days late), so readers also compare the expiry with
+the clock: ``valid_until`` where an item has one, else ``expires_at``.
+
+Deleting an account also deletes its codes and its failed sign-in counter; its refresh families
+and tokens are left to their TTL (they cannot be found by user), and rotation checks that the
+account still exists.
 """
 
 from __future__ import annotations

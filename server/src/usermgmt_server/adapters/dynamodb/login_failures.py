@@ -1,0 +1,192 @@
+"""``LoginFailureStore`` on the service's DynamoDB table (item layout in ``schema``).
+
+One counter item per subject. Every change is a single conditional ``UpdateItem``, which
+DynamoDB applies atomically, so instances never lose each other's increments.
+
+Expiry. A counter lives until its ``expires_at`` (epoch seconds, also the TTL attribute): each
+failure moves it to the ``expires_at`` the caller passes, and a counter whose time has passed
+reads as zero even before DynamoDB's TTL removes it. A hard lock must outlive any TTL, so
+``lock(hard=True)`` REMOVEs ``expires_at``; from then on the item has no TTL and stays until
+``clear_failures``. Hence the invariant: an item without ``expires_at`` is hard-locked.
+
+``record_failure`` therefore has three cases, each one conditional ``UpdateItem``:
+
+1. no counter or a live one (``expires_at`` in the future): ``ADD count`` and move
+   ``expires_at`` — the only call in the usual case;
+2. hard-locked: ``ADD count`` only, so no TTL comes back;
+3. expired but not yet removed: start again at one, dropping the old lock.
+
+When the first call's condition fails, the item it returns (``ReturnValuesOnConditionCheckFailure``)
+picks case 2 or 3; if that call's condition fails too (a concurrent clear or lock), it starts over.
+
+A soft lock only ever moves ``locked_until`` later. It does not lengthen the counter's TTL: the
+caller keeps its counter memory longer than its longest lock (the lockout policy's ``memory`` of
+a day against a delay of at most minutes), otherwise the lock is forgotten with the counter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from usermgmt_server.adapters.dynamodb import codec
+from usermgmt_server.adapters.dynamodb.codec import Item
+from usermgmt_server.adapters.dynamodb.errors import (
+    CONDITION_FAILED,
+    error_code,
+    translate_storage_errors,
+)
+from usermgmt_server.adapters.dynamodb.repository import UtcClock
+from usermgmt_server.adapters.dynamodb.schema import TTL_ATTRIBUTE
+from usermgmt_server.domain.errors import StorageUnavailable
+from usermgmt_server.domain.model import LoginFailures
+from usermgmt_server.domain.ports import Clock
+
+_NAMES = {
+    "#count": "count",
+    "#ttl": TTL_ATTRIBUTE,
+    "#hard": "hard_locked",
+    "#until": "locked_until",
+}
+_TRUE: dict[str, Any] = {"BOOL": True}
+_ONE: dict[str, Any] = {"N": "1"}
+# Rounds of record_failure before giving up; each round loses only to a concurrent clear or
+# lock of the same subject, so more than one round is already rare.
+_RECORD_ROUNDS = 5
+
+
+class DynamoLoginFailureStore:
+    """Failed sign-in counters and locks, one item per subject.
+
+    ``client`` is the long-lived aiobotocore DynamoDB client; ``clock`` says when a counter has
+    expired.
+    """
+
+    def __init__(self, client: Any, table_name: str, *, clock: Clock | None = None) -> None:
+        self._client = client
+        self._table = table_name
+        self._clock: Clock = clock or UtcClock()
+
+    async def get_failures(self, subject: str) -> LoginFailures:
+        """The current counter; zeros when none is stored or it has expired."""
+        async with translate_storage_errors("get login failures"):
+            response = await self._client.get_item(
+                TableName=self._table, Key=codec.failures_key(subject), ConsistentRead=True
+            )
+        item = response.get("Item")
+        if item is None or self._expired(item):
+            return LoginFailures()
+        return codec.failures_from_item(item)
+
+    async def record_failure(self, subject: str, *, expires_at: datetime) -> int:
+        """Add one failure and return the new count (see the module docstring for expiry)."""
+        now = self._now_seconds()
+        expiry: dict[str, Any] = {"N": str(codec.epoch_seconds(expires_at))}
+        async with translate_storage_errors("record login failure"):
+            for _ in range(_RECORD_ROUNDS):
+                count, old = await self._update(
+                    subject,
+                    "ADD #count :one SET #ttl = :exp",
+                    "attribute_not_exists(pk) OR #ttl > :now",
+                    {":one": _ONE, ":exp": expiry, ":now": now},
+                    return_old=True,
+                )
+                if count is not None:
+                    return count
+                if old is None:
+                    continue  # removed meanwhile: a fresh counter on the next round
+                if old.get("hard_locked") == _TRUE:
+                    count, _ = await self._update(
+                        subject, "ADD #count :one", "#hard = :true", {":one": _ONE, ":true": _TRUE}
+                    )
+                else:
+                    count, _ = await self._update(
+                        subject,
+                        "SET #count = :one, #ttl = :exp REMOVE #until, #hard",
+                        "attribute_exists(pk) AND NOT (#ttl > :now) AND NOT (#hard = :true)",
+                        {":one": _ONE, ":exp": expiry, ":now": now, ":true": _TRUE},
+                    )
+                if count is not None:
+                    return count
+        raise StorageUnavailable(
+            "storage is temporarily unavailable (record login failure: contention)"
+        )
+
+    async def lock(self, subject: str, *, until: datetime | None, hard: bool) -> None:
+        """Lock for good (``hard``: the counter loses its TTL), or until ``until`` unless an
+        existing lock already lasts at least as long."""
+        if not hard and until is None:
+            raise ValueError("a lock that is not hard needs an end")
+        async with translate_storage_errors("lock sign-in"):
+            if hard:
+                await self._client.update_item(
+                    TableName=self._table,
+                    Key=codec.failures_key(subject),
+                    UpdateExpression="SET #hard = :true REMOVE #ttl",
+                    ExpressionAttributeNames={"#hard": "hard_locked", "#ttl": TTL_ATTRIBUTE},
+                    ExpressionAttributeValues={":true": _TRUE},
+                )
+                return
+            assert until is not None
+            # A new item (the counter was cleared meanwhile) expires with its lock.
+            await self._update(
+                subject,
+                "SET #until = :until, #ttl = if_not_exists(#ttl, :exp)",
+                "(attribute_not_exists(#until) OR #until < :until) AND NOT (#hard = :true)",
+                {
+                    ":until": {"S": codec.format_time(until)},
+                    ":exp": {"N": str(codec.epoch_seconds(until))},
+                    ":true": _TRUE,
+                },
+            )
+
+    async def clear_failures(self, subject: str) -> None:
+        """Forget the counter and any lock of ``subject``."""
+        async with translate_storage_errors("clear login failures"):
+            await self._client.delete_item(TableName=self._table, Key=codec.failures_key(subject))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def _update(
+        self,
+        subject: str,
+        expression: str,
+        condition: str,
+        values: Item,
+        *,
+        return_old: bool = False,
+    ) -> tuple[int | None, Item | None]:
+        """One conditional update: (the new count, None), or (None, the item as it was if
+        ``return_old``) when the condition failed."""
+        used = " ".join((expression, condition))
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": codec.failures_key(subject),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {k: v for k, v in _NAMES.items() if k in used},
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "UPDATED_NEW",
+        }
+        if return_old:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            response = await self._client.update_item(**request)
+        except ClientError as error:
+            if error_code(error) != CONDITION_FAILED:
+                raise
+            return None, error.response.get("Item")
+        count = response.get("Attributes", {}).get("count")
+        return (int(count["N"]) if count is not None else 0), None
+
+    def _now_seconds(self) -> dict[str, Any]:
+        return {"N": str(int(self._clock.now().timestamp()))}
+
+    def _expired(self, item: Item) -> bool:
+        expires_at = codec.expires_at(item)
+        return expires_at is not None and expires_at <= int(self._clock.now().timestamp())
+
+
+__all__ = ["DynamoLoginFailureStore"]
