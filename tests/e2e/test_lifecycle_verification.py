@@ -5,6 +5,7 @@ changes that wait for the new address to be confirmed."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 
 import grpc
@@ -271,7 +272,7 @@ async def test_resend_answers_unknown_accounts_like_known_ones(
     ]
     answers.append(
         await api.users.ResendVerificationCode(
-            user_service_pb2.ResendVerificationCodeRequest(user_id="no-such-user-id")
+            user_service_pb2.ResendVerificationCodeRequest(user_id=str(uuid.uuid4()))
         )
     )
     for answer in answers:
