@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -12,16 +13,28 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.storage.backends import DynamoBackend
-from tests.storage.factories import make_record, make_user, unique
-from usermgmt_server.adapters.dynamodb import codec
+from tests.storage.factories import (
+    make_code,
+    make_family,
+    make_record,
+    make_user,
+    token_hash,
+    unique,
+)
+from usermgmt_server.adapters.dynamodb import (
+    DynamoCodeStore,
+    DynamoLoginFailureStore,
+    DynamoRefreshTokenStore,
+    codec,
+)
 from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, open_aws_clients
-from usermgmt_server.adapters.dynamodb.errors import translate_storage_errors
+from usermgmt_server.adapters.dynamodb.errors import UnexpectedCondition, translate_storage_errors
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
 from usermgmt_server.adapters.dynamodb.resources import create_resources, table_is_reachable
 from usermgmt_server.adapters.dynamodb.schema import LIST_INDEX, TTL_ATTRIBUTE, table_definition
 from usermgmt_server.adapters.security.system import ManualClock
 from usermgmt_server.domain.errors import InvalidPageToken, StorageUnavailable, UsernameTaken
-from usermgmt_server.domain.model import UserState
+from usermgmt_server.domain.model import CodePurpose, UserState
 
 CLOSED_PORT = "http://127.0.0.1:9"
 
@@ -146,6 +159,135 @@ async def test_a_guard_without_its_account_finds_nothing(dynamo: DynamoBackend) 
         await dynamo.repository.create(make_user("ghost"))
 
 
+async def test_new_user_fields_are_stored_as_documented(dynamo: DynamoBackend) -> None:
+    user = make_user()
+    await dynamo.repository.create(user)
+    stored = (await _raw_items(dynamo))[f"USER#{user.user_id}"]
+    assert stored["password_change_required"] == {"BOOL": False}
+    assert stored["pending_email"] == {"S": ""}
+    assert "tokens_valid_after" not in stored
+
+    moment = datetime(2025, 5, 6, 7, 8, 9, 10, tzinfo=UTC)
+    revoked = replace(user, tokens_valid_after=moment, pending_email="n@example.com", version=2)
+    await dynamo.repository.update(user, revoked)
+    stored = (await _raw_items(dynamo))[f"USER#{user.user_id}"]
+    assert stored["tokens_valid_after"] == {"S": "2025-05-06T07:08:09.000010+00:00"}
+    assert stored["pending_email"] == {"S": "n@example.com"}
+
+    await dynamo.repository.update(revoked, replace(revoked, tokens_valid_after=None, version=3))
+    assert "tokens_valid_after" not in (await _raw_items(dynamo))[f"USER#{user.user_id}"]
+
+
+async def test_user_items_written_before_the_new_fields_read_as_defaults(
+    dynamo: DynamoBackend,
+) -> None:
+    user = make_user()
+    item = codec.user_to_item(user, dynamo.shard_count)
+    for name in ("tokens_valid_after", "password_change_required", "pending_email"):
+        item.pop(name, None)
+    await dynamo.client.put_item(TableName=dynamo.table_name, Item=item)
+
+    stored = await dynamo.repository.get(user.user_id)
+
+    assert stored == user
+    assert stored is not None and stored.tokens_valid_after is None
+    assert not stored.password_change_required and stored.pending_email == ""
+
+
+async def test_code_items_follow_the_documented_layout(dynamo: DynamoBackend) -> None:
+    user = make_user()
+    code = replace(
+        make_code(user, datetime(2025, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)),
+        purpose=CodePurpose.RESET_PASSWORD,
+    )
+    await dynamo.codes.save_code(code)
+
+    [item] = (await _raw_items(dynamo)).values()
+
+    assert item["pk"] == {"S": f"CODE#{user.user_id}"}
+    assert item["sk"] == {"S": "RESET_PASSWORD"}
+    assert {k: v for k, v in item.items() if k not in ("pk", "sk")} == {
+        "user_id": {"S": user.user_id},
+        "code_hash": {"S": code.code_hash},
+        "target": {"S": code.target},
+        "created_at": {"S": "2025-01-02T03:04:05.600000+00:00"},
+        "valid_until": {"S": "2025-01-02T03:19:05.600000+00:00"},
+        "attempts": {"N": "0"},
+        # Rounded up, so DynamoDB never removes a code before it expires.
+        TTL_ATTRIBUTE: {"N": str(int(code.expires_at.timestamp()) + 1)},
+    }
+    assert codec.code_key(user.user_id, code.purpose) == {"pk": item["pk"], "sk": item["sk"]}
+
+
+async def test_refresh_items_follow_the_documented_layout(dynamo: DynamoBackend) -> None:
+    family = make_family(datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), ttl=timedelta(days=1))
+    first, second = token_hash(), token_hash()
+    await dynamo.refresh_tokens.create_family(family, first)
+    await dynamo.refresh_tokens.rotate(first, second, family.created_at)
+
+    items = await _raw_items(dynamo)
+
+    assert set(items) == {f"FAMILY#{family.family_id}", f"REFRESH#{first}", f"REFRESH#{second}"}
+    stored = items[f"FAMILY#{family.family_id}"]
+    assert stored["sk"] == {"S": "FAMILY"}
+    assert stored["user_id"] == {"S": family.user_id}
+    assert stored["created_at"] == {"S": "2025-01-02T03:04:05.000000+00:00"}
+    assert stored["revoked"] == {"BOOL": False}
+    expiry = {"N": str(int(family.expires_at.timestamp()))}
+    assert stored[TTL_ATTRIBUTE] == expiry
+    for token, used in ((first, True), (second, False)):
+        stored = items[f"REFRESH#{token}"]
+        assert stored["sk"] == {"S": "TOKEN"}
+        assert stored["family_id"] == {"S": family.family_id}
+        assert stored["user_id"] == {"S": family.user_id}
+        assert stored["used"] == {"BOOL": used}
+        assert stored[TTL_ATTRIBUTE] == expiry
+
+
+async def test_a_colliding_refresh_family_is_a_bug(dynamo: DynamoBackend) -> None:
+    family = make_family(dynamo.clock.now())
+    token = token_hash()
+    await dynamo.refresh_tokens.create_family(family, token)
+    before = await _raw_items(dynamo)
+
+    with pytest.raises(UnexpectedCondition):
+        await dynamo.refresh_tokens.create_family(make_family(dynamo.clock.now()), token)
+    assert await _raw_items(dynamo) == before
+
+
+async def test_failure_items_keep_a_ttl_until_a_hard_lock(dynamo: DynamoBackend) -> None:
+    subject = "login:someone"
+    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    dynamo.clock.set(now)
+    await dynamo.failures.record_failure(subject, expires_at=now + timedelta(days=1))
+    until = now + timedelta(minutes=2)
+    await dynamo.failures.lock(subject, until=until, hard=False)
+
+    [item] = (await _raw_items(dynamo)).values()
+    assert item["pk"] == {"S": f"FAILURES#{subject}"}
+    assert item["sk"] == {"S": "COUNTER"}
+    assert item["count"] == {"N": "1"}
+    assert item["locked_until"] == {"S": "2025-01-02T03:06:05.000000+00:00"}
+    assert item[TTL_ATTRIBUTE] == {"N": str(int((now + timedelta(days=1)).timestamp()))}
+
+    await dynamo.failures.lock(subject, until=None, hard=True)
+    await dynamo.failures.record_failure(subject, expires_at=now + timedelta(days=1))
+
+    [item] = (await _raw_items(dynamo)).values()
+    assert item["hard_locked"] == {"BOOL": True}
+    assert item["count"] == {"N": "2"}
+    assert TTL_ATTRIBUTE not in item
+
+
+async def test_a_soft_lock_without_a_counter_expires_with_the_lock(dynamo: DynamoBackend) -> None:
+    until = datetime(2025, 1, 2, 3, 4, 5, 500000, tzinfo=UTC)
+    await dynamo.failures.lock("cleared", until=until, hard=False)
+
+    [item] = (await _raw_items(dynamo)).values()
+    assert item[TTL_ATTRIBUTE] == {"N": str(int(until.timestamp()) + 1)}
+    assert "count" not in item
+
+
 # -- cursors ------------------------------------------------------------------------------------
 
 
@@ -251,6 +393,31 @@ async def test_unreachable_storage_is_storage_unavailable(unreachable: AwsClient
     assert not await table_is_reachable(unreachable.dynamodb, "users")
     with pytest.raises(StorageUnavailable):
         await create_resources(unreachable, "users", "topic")
+
+
+async def test_the_stores_report_unreachable_storage(unreachable: AwsClients) -> None:
+    client, now = unreachable.dynamodb, datetime.now(UTC)
+    codes = DynamoCodeStore(client, "users")
+    tokens = DynamoRefreshTokenStore(client, "users")
+    failures = DynamoLoginFailureStore(client, "users")
+    code = make_code(make_user(), now)
+    calls = [
+        codes.save_code(code),
+        codes.get_code(code.user_id, code.purpose),
+        codes.count_attempt(code.user_id, code.purpose, max_attempts=5, now=now),
+        codes.delete_code(code.user_id, code.purpose),
+        tokens.create_family(make_family(now), token_hash()),
+        tokens.rotate(token_hash(), token_hash(), now),
+        tokens.find_family(token_hash()),
+        tokens.revoke_family("family"),
+        failures.get_failures("subject"),
+        failures.record_failure("subject", expires_at=now),
+        failures.lock("subject", until=now, hard=False),
+        failures.lock("subject", until=None, hard=True),
+        failures.clear_failures("subject"),
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert [type(result) for result in results] == [StorageUnavailable] * len(calls)
 
 
 async def test_a_missing_table_is_storage_unavailable(aws_clients: AwsClients) -> None:

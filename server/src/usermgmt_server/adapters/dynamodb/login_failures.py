@@ -1,6 +1,6 @@
 """``LoginFailureStore`` on the service's DynamoDB table (item layout in ``schema``).
 
-One counter item per subject. Every change is a single conditional ``UpdateItem``, which
+One counter item per subject. Every change is a single ``UpdateItem`` (or ``DeleteItem``), which
 DynamoDB applies atomically, so instances never lose each other's increments.
 
 Expiry. A counter lives until its ``expires_at`` (epoch seconds, also the TTL attribute): each
@@ -17,7 +17,8 @@ reads as zero even before DynamoDB's TTL removes it. A hard lock must outlive an
 3. expired but not yet removed: start again at one, dropping the old lock.
 
 When the first call's condition fails, the item it returns (``ReturnValuesOnConditionCheckFailure``)
-picks case 2 or 3; if that call's condition fails too (a concurrent clear or lock), it starts over.
+picks case 2 or 3; if that call's condition fails too (a concurrent clear or lock), it starts over
+(a few rounds, then ``StorageUnavailable``).
 
 A soft lock only ever moves ``locked_until`` later. It does not lengthen the counter's TTL: the
 caller keeps its counter memory longer than its longest lock (the lockout policy's ``memory`` of
@@ -95,13 +96,14 @@ class DynamoLoginFailureStore:
                 )
                 if count is not None:
                     return count
-                if old is None:
-                    continue  # removed meanwhile: a fresh counter on the next round
-                if old.get("hard_locked") == _TRUE:
+                # The refused item says which case applies; without it (it vanished, or the
+                # service did not return it) both are tried, and at most one condition holds.
+                hard = old.get("hard_locked") == _TRUE if old is not None else None
+                if hard is not False:
                     count, _ = await self._update(
                         subject, "ADD #count :one", "#hard = :true", {":one": _ONE, ":true": _TRUE}
                     )
-                else:
+                if count is None and hard is not True:
                     count, _ = await self._update(
                         subject,
                         "SET #count = :one, #ttl = :exp REMOVE #until, #hard",

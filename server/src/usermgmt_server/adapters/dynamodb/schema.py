@@ -31,9 +31,10 @@ shards (see ``repository`` for why). ``expires_at`` holds epoch seconds (rounded
 TTL removes expired items eventually (often days late), so readers also compare the expiry with
 the clock: ``valid_until`` where an item has one, else ``expires_at``.
 
-Deleting an account also deletes its codes and its failed sign-in counter; its refresh families
-and tokens are left to their TTL (they cannot be found by user), and rotation checks that the
-account still exists.
+Deleting an account also deletes its codes and its failed sign-in counter. Its refresh families
+and tokens stay until their TTL: no index finds them by user. They stay rotatable at this level,
+so whoever rotates a token must refuse it when the family's account no longer exists (the session
+service does).
 """
 
 from __future__ import annotations
