@@ -46,6 +46,7 @@ async def test_three_instances_starting_at_once_create_one_admin(moto_endpoint: 
         await asyncio.gather(*(app.stop() for app in applications))
 
     # A restart finds the administrator and creates nothing.
+    items = await scan_table(moto_endpoint, table)
     again = Application(load_settings(environ=environ))
     await again.start()
     await again.stop()

@@ -39,7 +39,9 @@ async def test_invalid_setting_is_named() -> None:
 
 async def test_embedded_mode_serves_with_nothing_configured() -> None:
     env = clean_environment(
-        USERMGMT_LISTEN_ADDRESS="127.0.0.1:0", USERMGMT_ARGON2_MEMORY_KIB="1024"
+        USERMGMT_LISTEN_ADDRESS="127.0.0.1:0",
+        USERMGMT_ARGON2_MEMORY_KIB="1024",
+        USERMGMT_REQUIRE_EMAIL_VERIFICATION="false",
     )
     async with server_process("--embedded", env=env) as server:
         assert any("in memory" in line for line in server.banner)

@@ -8,7 +8,7 @@ import grpc
 from google.protobuf import field_mask_pb2
 
 from tests.e2e.harness import Api, RunningServer, bearer, expect_error, scan_table, unique
-from usermgmt.v1 import user_pb2, user_service_pb2
+from usermgmt.v1 import auth_service_pb2, user_pb2, user_service_pb2
 
 
 def _update(user: user_pb2.User, *paths: str) -> user_service_pb2.UpdateUserRequest:
@@ -179,9 +179,35 @@ async def test_delete_frees_username_and_email(
         user_service_pb2.DeleteUserRequest(user_id="me", etag=user.etag), metadata=bearer(token)
     )
     items = await scan_table(moto_endpoint, server.settings.table_name)
-    assert not [i for i in items if i.get("user_id") == user.user_id]
+    # Refresh-token items expire through TTL; they can no longer renew anything.
+    leftovers = [i for i in items if i.get("user_id") == user.user_id]
+    assert all(str(i["pk"]).startswith(("FAMILY#", "REFRESH#")) for i in leftovers)
     again = await api.register(user.username, email=user.email)
     assert again.user.user_id != user.user_id
+
+
+async def test_deleted_users_sessions_end(api: Api) -> None:
+    registered = await api.register()
+    signed_in = await api.auth.Authenticate(
+        auth_service_pb2.AuthenticateRequest(
+            login=registered.user.username, password="correct horse battery"
+        )
+    )
+    token = signed_in.session.access_token
+    await api.users.DeleteUser(
+        user_service_pb2.DeleteUserRequest(user_id="me"), metadata=bearer(token)
+    )
+    refresh = await expect_error(
+        api.auth.RefreshToken(
+            auth_service_pb2.RefreshTokenRequest(refresh_token=signed_in.session.refresh_token)
+        )
+    )
+    assert refresh.code == grpc.StatusCode.UNAUTHENTICATED
+    me = await expect_error(
+        api.users.GetUser(user_service_pb2.GetUserRequest(user_id="me"), metadata=bearer(token))
+    )
+    # Within the session-cache window the token still authenticates, but the account is gone.
+    assert me.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND)
 
 
 async def test_deleted_user_is_not_found(api: Api, admin_token: str) -> None:

@@ -22,8 +22,9 @@ class LockoutPolicy:
         """How long sign-in stays refused after the ``failures``-th failure (None: not at all)."""
         if failures < self.threshold:
             return None
-        exponent = min(failures - self.threshold, 62)
-        return min(self.base_delay * (2**exponent), self.max_delay)
+        # Float seconds: doubling a timedelta overflows long before the cap would apply.
+        seconds = self.base_delay.total_seconds() * 2.0 ** min(failures - self.threshold, 1000)
+        return min(timedelta(seconds=min(seconds, self.max_delay.total_seconds())), self.max_delay)
 
     def hard_locked_after(self, failures: int) -> bool:
         """Whether ``failures`` failures lock the account for good."""
