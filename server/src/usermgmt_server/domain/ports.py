@@ -139,6 +139,10 @@ class LoginFailureStore(Protocol):
         """Lock sign-in until ``until`` (only ever extending an existing lock), or for good."""
         ...
 
+    async def record_blocked(self, subject: str) -> None:
+        """Count an attempt refused by an existing lock without touching the lock."""
+        ...
+
     async def clear_failures(self, subject: str) -> None:
         """Forget failures and locks of ``subject``."""
         ...

@@ -31,6 +31,9 @@ from usermgmt_server.domain.validation import (
 
 logger = logging.getLogger(__name__)
 
+# Looked up for unknown logins so they read storage as often as known ones; never a real id.
+_NO_SUCH_USER = "no-such-user"
+
 
 def failure_subject(user: User | None, login: str) -> str:
     """Whose counter a failure increments: the account, or the login typed when none matches
@@ -71,18 +74,25 @@ class SignIn:
         )
         password = normalize_password(password)
         user = await find_by_login(self._users, login)
+        if user is None:
+            # As many storage reads as for a known login (the guard, then the account).
+            await self._users.get(_NO_SUCH_USER)
         subject = failure_subject(user, login)
         now = self._clock.now()
         failures = await self._failures.get_failures(subject)
+        # Every refused attempt costs one hash and one counter write, whatever the reason.
         if user is None or failures.locked(now):
             await self._passwords.verify_dummy(password)
             if user is None:
                 await self._record_failure(subject, now)
+            else:
+                await self._failures.record_blocked(subject)
             raise InvalidCredentials()
         if not await self._passwords.verify(user.password_hash, password):
             await self._record_failure(subject, now)
             raise InvalidCredentials()
         if user.state is UserState.DISABLED:
+            await self._failures.record_blocked(subject)
             raise InvalidCredentials()
         if failures.count:
             await self._failures.clear_failures(subject)

@@ -50,6 +50,7 @@ _NAMES = {
     "#ttl": TTL_ATTRIBUTE,
     "#hard": "hard_locked",
     "#until": "locked_until",
+    "#blocked": "blocked_attempts",
 }
 _TRUE: dict[str, Any] = {"BOOL": True}
 _ONE: dict[str, Any] = {"N": "1"}
@@ -142,6 +143,16 @@ class DynamoLoginFailureStore:
                     ":exp": {"N": str(codec.epoch_seconds(until))},
                     ":true": _TRUE,
                 },
+            )
+
+    async def record_blocked(self, subject: str) -> None:
+        """Count an attempt refused by a lock (a metric; the lock and counter stay as they are)."""
+        async with translate_storage_errors("record blocked sign-in"):
+            await self._update(
+                subject,
+                "ADD #blocked :one",
+                "attribute_exists(pk)",
+                {":one": _ONE},
             )
 
     async def clear_failures(self, subject: str) -> None:
