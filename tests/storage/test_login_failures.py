@@ -114,3 +114,19 @@ async def test_a_hard_lock_outlives_the_counter_memory_until_cleared(
 async def test_a_lock_needs_an_end_unless_it_is_hard(failures: LoginFailureStore) -> None:
     with pytest.raises(ValueError):
         await failures.lock(unique("subject"), until=None, hard=False)
+
+
+async def test_blocked_attempts_leave_count_and_lock_alone(
+    failures: LoginFailureStore, backend: StorageBackend
+) -> None:
+    subject = unique("subject")
+    await failures.record_blocked(subject)  # nothing stored yet: nothing is created
+    assert await failures.get_failures(subject) == LoginFailures()
+    await failures.record_failure(subject, expires_at=backend.clock.now() + MEMORY)
+    until = backend.clock.now() + timedelta(seconds=30)
+    await failures.lock(subject, until=until, hard=False)
+    before = await failures.get_failures(subject)
+    for _ in range(3):
+        await failures.record_blocked(subject)
+    assert await failures.get_failures(subject) == before
+    assert before.count == 1 and before.locked_until == until
