@@ -25,15 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16usermgmt/v1/user.proto\x12\x0busermgmt.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x02\n\x04User\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12%\n\x05state\x18\x05 \x01(\x0e\x32\x16.usermgmt.v1.UserState\x12\x16\n\x0e\x65mail_verified\x18\x06 \x01(\x08\x12\r\n\x05roles\x18\x07 \x03(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\n \x01(\t\x12\x15\n\rpending_email\x18\x0b \x01(\t\x12 \n\x18password_change_required\x18\x0c \x01(\x08*|\n\tUserState\x12\x1a\n\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11USER_STATE_ACTIVE\x10\x01\x12#\n\x1fUSER_STATE_PENDING_VERIFICATION\x10\x02\x12\x17\n\x13USER_STATE_DISABLED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16usermgmt/v1/user.proto\x12\x0busermgmt.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9b\x03\n\x04User\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08username\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12%\n\x05state\x18\x05 \x01(\x0e\x32\x16.usermgmt.v1.UserState\x12\x16\n\x0e\x65mail_verified\x18\x06 \x01(\x08\x12\r\n\x05roles\x18\x07 \x03(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\n \x01(\t\x12\x15\n\rpending_email\x18\x0b \x01(\t\x12 \n\x18password_change_required\x18\x0c \x01(\x08\x12>\n\x14notification_channel\x18\r \x01(\x0e\x32 .usermgmt.v1.NotificationChannel\x12\x14\n\x0cphone_number\x18\x0e \x01(\t*|\n\tUserState\x12\x1a\n\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11USER_STATE_ACTIVE\x10\x01\x12#\n\x1fUSER_STATE_PENDING_VERIFICATION\x10\x02\x12\x17\n\x13USER_STATE_DISABLED\x10\x03*\x98\x01\n\x13NotificationChannel\x12$\n NOTIFICATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1e\n\x1aNOTIFICATION_CHANNEL_EMAIL\x10\x01\x12\x1c\n\x18NOTIFICATION_CHANNEL_SMS\x10\x02\x12\x1d\n\x19NOTIFICATION_CHANNEL_NONE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'usermgmt.v1.user_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_USERSTATE']._serialized_start=400
-  _globals['_USERSTATE']._serialized_end=524
+  _globals['_USERSTATE']._serialized_start=486
+  _globals['_USERSTATE']._serialized_end=610
+  _globals['_NOTIFICATIONCHANNEL']._serialized_start=613
+  _globals['_NOTIFICATIONCHANNEL']._serialized_end=765
   _globals['_USER']._serialized_start=73
-  _globals['_USER']._serialized_end=398
+  _globals['_USER']._serialized_end=484
 # @@protoc_insertion_point(module_scope)

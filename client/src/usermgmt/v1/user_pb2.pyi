@@ -48,6 +48,36 @@ USER_STATE_DISABLED: UserState.ValueType  # 3
 """An administrator disabled the account; it cannot sign in."""
 Global___UserState: _TypeAlias = UserState  # noqa: Y015
 
+class _NotificationChannel:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _NotificationChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_NotificationChannel.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    NOTIFICATION_CHANNEL_UNSPECIFIED: _NotificationChannel.ValueType  # 0
+    """Never stored; on update it means "unchanged" unless named in the mask."""
+    NOTIFICATION_CHANNEL_EMAIL: _NotificationChannel.ValueType  # 1
+    """E-mail to the account's address (the default)."""
+    NOTIFICATION_CHANNEL_SMS: _NotificationChannel.ValueType  # 2
+    """SMS to phone_number."""
+    NOTIFICATION_CHANNEL_NONE: _NotificationChannel.ValueType  # 3
+    """No optional messages."""
+
+class NotificationChannel(_NotificationChannel, metaclass=_NotificationChannelEnumTypeWrapper):
+    """How a user wants optional messages (welcome mail). Security codes are always sent: by SMS
+    when that is the channel and a phone number is set, otherwise by e-mail.
+    """
+
+NOTIFICATION_CHANNEL_UNSPECIFIED: NotificationChannel.ValueType  # 0
+"""Never stored; on update it means "unchanged" unless named in the mask."""
+NOTIFICATION_CHANNEL_EMAIL: NotificationChannel.ValueType  # 1
+"""E-mail to the account's address (the default)."""
+NOTIFICATION_CHANNEL_SMS: NotificationChannel.ValueType  # 2
+"""SMS to phone_number."""
+NOTIFICATION_CHANNEL_NONE: NotificationChannel.ValueType  # 3
+"""No optional messages."""
+Global___NotificationChannel: _TypeAlias = NotificationChannel  # noqa: Y015
+
 @_typing.final
 class User(_message.Message):
     """A user account. Never carries a password or a password hash."""
@@ -66,6 +96,8 @@ class User(_message.Message):
     ETAG_FIELD_NUMBER: _builtins.int
     PENDING_EMAIL_FIELD_NUMBER: _builtins.int
     PASSWORD_CHANGE_REQUIRED_FIELD_NUMBER: _builtins.int
+    NOTIFICATION_CHANNEL_FIELD_NUMBER: _builtins.int
+    PHONE_NUMBER_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """Server-assigned, opaque, immutable identifier."""
     username: _builtins.str
@@ -86,6 +118,10 @@ class User(_message.Message):
     """Output only. The user must change the password (set by an administrator) before anything
     but ChangePassword, GetUser of "me", Logout and RefreshToken is allowed.
     """
+    notification_channel: Global___NotificationChannel.ValueType
+    """Where optional messages go; settable with UpdateUser."""
+    phone_number: _builtins.str
+    """Phone number in E.164 form (e.g. +447700900123), or empty; settable with UpdateUser."""
     @_builtins.property
     def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Roles granted to the user (for example "admin"); only administrators may change them."""
@@ -113,10 +149,12 @@ class User(_message.Message):
         etag: _builtins.str = ...,
         pending_email: _builtins.str = ...,
         password_change_required: _builtins.bool = ...,
+        notification_channel: Global___NotificationChannel.ValueType = ...,
+        phone_number: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "email", b"email", "email_verified", b"email_verified", "etag", b"etag", "password_change_required", b"password_change_required", "pending_email", b"pending_email", "roles", b"roles", "state", b"state", "update_time", b"update_time", "user_id", b"user_id", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "email", b"email", "email_verified", b"email_verified", "etag", b"etag", "notification_channel", b"notification_channel", "password_change_required", b"password_change_required", "pending_email", b"pending_email", "phone_number", b"phone_number", "roles", b"roles", "state", b"state", "update_time", b"update_time", "user_id", b"user_id", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -147,7 +147,9 @@ class UpdateUserRequest(_message.Message):
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Fields to change: display_name, email, username; administrators also roles and state."""
+        """Fields to change: display_name, email, username, notification_channel, phone_number;
+        administrators also roles and state.
+        """
 
     def __init__(
         self,

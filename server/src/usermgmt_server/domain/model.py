@@ -18,6 +18,14 @@ class UserState(enum.Enum):
     DISABLED = "DISABLED"
 
 
+class NotificationChannel(enum.Enum):
+    """How a user wants optional messages; security codes always go out."""
+
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    NONE = "NONE"
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     """A stored account, including its password hash (never shown by ``repr``).
@@ -45,6 +53,9 @@ class User:
     password_change_required: bool = False
     # A new address awaiting verification; ``email`` stays in use until it is verified.
     pending_email: str = ""
+    notification_channel: NotificationChannel = NotificationChannel.EMAIL
+    # E.164 (+ and up to 15 digits), or "" for none.
+    phone_number: str = ""
 
     @property
     def etag(self) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.model import (
     CodePurpose,
     IdempotencyRecord,
@@ -29,8 +32,16 @@ class UserRepository(Protocol):
     ``StorageUnavailable`` when storage cannot be reached.
     """
 
-    async def create(self, user: User, idempotency: IdempotencyRecord | None = None) -> None:
-        """Store a new account with its unique guards (and idempotency record) in one step."""
+    async def create(
+        self,
+        user: User,
+        idempotency: IdempotencyRecord | None = None,
+        *,
+        events: Sequence[DomainEvent] = (),
+        code: OneTimeCode | None = None,
+    ) -> None:
+        """Store a new account with its unique guards, idempotency record, outbox events and a
+        one-time code, all in one transaction."""
         ...
 
     async def get(self, user_id: str) -> User | None:
@@ -46,9 +57,17 @@ class UserRepository(Protocol):
         ...
 
     async def update(
-        self, before: User, after: User, *, consume_code: OneTimeCode | None = None
+        self,
+        before: User,
+        after: User,
+        *,
+        consume_code: OneTimeCode | None = None,
+        events: Sequence[DomainEvent] = (),
+        code: OneTimeCode | None = None,
     ) -> None:
-        """Replace ``before`` (matched by version) with ``after``, moving changed guards.
+        """Replace ``before`` (matched by version) with ``after``, moving changed guards, in one
+        transaction with the outbox ``events`` and a new one-time ``code`` (replacing the user's
+        code of that purpose).
 
         With ``consume_code``, the code is deleted in the same transaction (only if its hash is
         still the stored one); if it is gone or replaced, ``CodeConsumed`` is raised and nothing
@@ -56,8 +75,8 @@ class UserRepository(Protocol):
         """
         ...
 
-    async def delete(self, user: User) -> None:
-        """Remove the account (matched by version) and free its guards."""
+    async def delete(self, user: User, *, events: Sequence[DomainEvent] = ()) -> None:
+        """Remove the account (matched by version) and free its guards, writing ``events``."""
         ...
 
     async def replace_password_hash(self, user: User, new_hash: str) -> None:
@@ -78,8 +97,9 @@ class UserRepository(Protocol):
 class CodeStore(Protocol):
     """One-time codes (e-mail verification, password reset), one per user and purpose."""
 
-    async def save_code(self, code: OneTimeCode) -> None:
-        """Store ``code``, replacing any earlier code of the same user and purpose."""
+    async def save_code(self, code: OneTimeCode, *, events: Sequence[DomainEvent] = ()) -> None:
+        """Store ``code`` (replacing any earlier code of the same user and purpose) together
+        with the outbox ``events`` in one transaction."""
         ...
 
     async def get_code(self, user_id: str, purpose: CodePurpose) -> OneTimeCode | None:
@@ -135,24 +155,69 @@ class LoginFailureStore(Protocol):
         ``expires_at`` unless a hard lock is set."""
         ...
 
-    async def lock(self, subject: str, *, until: datetime | None, hard: bool) -> None:
-        """Lock sign-in until ``until`` (only ever extending an existing lock), or for good."""
+    async def lock(
+        self,
+        subject: str,
+        *,
+        until: datetime | None,
+        hard: bool,
+        events: Sequence[DomainEvent] = (),
+    ) -> None:
+        """Lock sign-in until ``until`` (only ever extending an existing lock), or for good; the
+        outbox ``events`` are written in the same transaction (only if the lock changed)."""
         ...
 
     async def record_blocked(self, subject: str) -> None:
         """Count an attempt refused by an existing lock without touching the lock."""
         ...
 
-    async def clear_failures(self, subject: str) -> None:
-        """Forget failures and locks of ``subject``."""
+    async def clear_failures(self, subject: str, *, events: Sequence[DomainEvent] = ()) -> None:
+        """Forget failures and locks of ``subject`` (with the outbox ``events``, atomically)."""
         ...
 
 
-class Notifier(Protocol):
-    """Delivers messages to users (codes, notices) outside the request."""
+class EventRelay(Protocol):
+    """Publishes events right after the transaction that wrote them to the outbox committed.
 
-    async def send_code(self, user: User, code: OneTimeCode, plain_code: str) -> None:
-        """Send ``plain_code`` to ``code.target`` for ``code.purpose``."""
+    Best effort and non-blocking: whatever it cannot publish stays in the outbox for the
+    sweeper, so delivery is at least once.
+    """
+
+    def committed(self, events: Sequence[DomainEvent]) -> None:
+        """Hand over the events of a committed transaction."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    """How much the outbox holds: item count and the time of the oldest event."""
+
+    count: int
+    oldest: datetime | None
+
+
+class Outbox(Protocol):
+    """Events written by transactions and not yet published."""
+
+    async def pending(self, *, written_before: datetime, limit: int) -> list[DomainEvent]:
+        """Up to ``limit`` events written before ``written_before``, oldest first per shard."""
+        ...
+
+    async def remove(self, event: DomainEvent) -> None:
+        """Forget a published event (idempotent)."""
+        ...
+
+    async def backlog(self) -> OutboxBacklog:
+        """Count and age of what is waiting."""
+        ...
+
+
+class LeaseStore(Protocol):
+    """Leases that let one instance at a time do a background job."""
+
+    async def acquire(self, name: str, owner: str, *, until: datetime, now: datetime) -> bool:
+        """Take or renew lease ``name`` for ``owner`` until ``until`` if it is free, expired or
+        already ours; whether ``owner`` holds it now."""
         ...
 
 
