@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import ClassVar
 
 import grpc
 from cryptography.hazmat.primitives import serialization
@@ -23,6 +24,7 @@ from usermgmt_server.adapters.dynamodb.resources import create_resources
 from usermgmt_server.app import Application
 from usermgmt_server.config import Settings, load_settings
 
+TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:usermgmt-events"
 ADMIN_USERNAME = "root-admin"
 ADMIN_PASSWORD = "admin-password-for-tests"
 # Cheap Argon2 parameters keep suites fast; tests about the parameters set their own.
@@ -55,6 +57,7 @@ def server_environment(moto_endpoint: str, table_name: str, **overrides: str) ->
         "USERMGMT_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
         # Suites about verification and rate limits turn these back on.
         "USERMGMT_REQUIRE_EMAIL_VERIFICATION": "false",
+        "USERMGMT_TOPIC_ARN": TOPIC_ARN,
         "USERMGMT_RATE_LIMIT_PER_MINUTE": "0",
         **FAST_ARGON2,
     }
@@ -88,13 +91,24 @@ class RunningServer:
 
 
 class RecordingNotifier:
-    """Keeps every code the server sends, so tests can read their "mailbox"."""
+    """Sees every committed event and keeps the codes the server asked to send, so tests can
+    read their "mailbox"."""
+
+    _PURPOSES: ClassVar[dict[str, str]] = {
+        "usermgmt.notification.verification_code.v1": "VERIFY_EMAIL",
+        "usermgmt.notification.password_reset_code.v1": "RESET_PASSWORD",
+    }
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, str, str]] = []  # (user_id, purpose, target, code)
+        self.events: list[object] = []
 
-    async def send_code(self, user: object, code: object, plain_code: str) -> None:
-        self.sent.append((code.user_id, code.purpose.value, code.target, plain_code))  # type: ignore[attr-defined]
+    async def observe(self, event: object) -> None:
+        self.events.append(event)
+        purpose = self._PURPOSES.get(event.type)  # type: ignore[attr-defined]
+        if purpose is not None:
+            data = event.data  # type: ignore[attr-defined]
+            self.sent.append((event.subject, purpose, data["recipient"], data["code"]))  # type: ignore[attr-defined]
 
     def last_code(self, user_id: str, purpose: str = "VERIFY_EMAIL") -> str:
         """The newest code sent to ``user_id`` for ``purpose``."""
@@ -122,7 +136,7 @@ async def running_server(
         await create_table(moto_endpoint, table_name)
     settings = load_settings(environ=server_environment(moto_endpoint, table_name, **overrides))
     notifier = notifier or RecordingNotifier()
-    application = Application(settings, clock=clock, notifier=notifier)  # type: ignore[arg-type]
+    application = Application(settings, clock=clock, observer=notifier)  # type: ignore[arg-type]
     endpoint = await application.start()
     try:
         yield RunningServer(application, settings, f"127.0.0.1:{endpoint.port}", notifier)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import grpc
@@ -23,18 +23,17 @@ from usermgmt.v1 import (
 )
 from usermgmt_server.adapters.dynamodb import (
     DynamoCodeStore,
+    DynamoLeaseStore,
     DynamoLoginFailureStore,
+    DynamoOutbox,
     DynamoRefreshTokenStore,
 )
 from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, open_aws_clients
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
 from usermgmt_server.adapters.dynamodb.resources import create_resources, table_is_reachable
-from usermgmt_server.adapters.notifications.console import (
-    ConsoleNotifier,
-    FanOutNotifier,
-    UndeliverableNotifier,
-)
-from usermgmt_server.adapters.notifications.sns import SnsCodeNotifier
+from usermgmt_server.adapters.events.publisher import SnsEventPublisher
+from usermgmt_server.adapters.events.relay import EventObserver, OutboxRelay, Publisher
+from usermgmt_server.adapters.events.sweeper import OutboxSweeper
 from usermgmt_server.adapters.security.access_tokens import JwtAccessTokens
 from usermgmt_server.adapters.security.common_passwords import load_common_passwords
 from usermgmt_server.adapters.security.keyed_hash import HmacKeyedHasher, derive_key
@@ -50,10 +49,11 @@ from usermgmt_server.api.session_guard import SessionGuard
 from usermgmt_server.api.user_servicer import UserServicer
 from usermgmt_server.config import Settings
 from usermgmt_server.domain.credentials import Credentials
+from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.lockout import LockoutPolicy
 from usermgmt_server.domain.manager import UserManager
 from usermgmt_server.domain.password_policy import PasswordPolicy
-from usermgmt_server.domain.ports import Clock, Notifier
+from usermgmt_server.domain.ports import Clock
 from usermgmt_server.domain.sessions import SessionService
 from usermgmt_server.domain.sign_in import SignIn
 from usermgmt_server.domain.verification import CodeRules, CodeService
@@ -112,12 +112,12 @@ class Application:
         settings: Settings,
         *,
         clock: Clock | None = None,
-        notifier: Notifier | None = None,
+        observer: EventObserver | None = None,
     ) -> None:
-        """``clock`` and ``notifier`` replace the system clock and the configured delivery."""
+        """``clock`` replaces the system clock; ``observer`` sees every committed event."""
         self._settings = settings
         self._clock = clock
-        self._notifier = notifier
+        self._observer = observer
         self._stack = AsyncExitStack()
         self._server: grpc.aio.Server | None = None
         self._readiness: Readiness | None = None
@@ -163,6 +163,7 @@ class Application:
         )
         keyed_hasher = HmacKeyedHasher(secret)
         table = settings.table_name
+        relay = await self._start_events(clients, aws, topic_arn, clock)
         users = DynamoUserRepository(clients.dynamodb, table, clock=clock)
         failures = DynamoLoginFailureStore(clients.dynamodb, table, clock=clock)
         policy = PasswordPolicy(
@@ -171,7 +172,7 @@ class Application:
         codes = CodeService(
             users=users,
             codes=DynamoCodeStore(clients.dynamodb, table, clock=clock),
-            notifier=self._notifier or self._default_notifier(clients, topic_arn, clock),
+            relay=relay,
             keyed_hasher=keyed_hasher,
             clock=clock,
             rules=CodeRules(
@@ -200,6 +201,7 @@ class Application:
                 max_delay=timedelta(seconds=settings.lockout_max_delay),
                 hard_limit=settings.lockout_hard_limit,
             ),
+            relay=relay,
         )
         self.manager = UserManager(
             users=users,
@@ -210,6 +212,7 @@ class Application:
             keyed_hasher=keyed_hasher,
             clock=clock,
             ids=RandomUserIds(),
+            relay=relay,
             require_email_verification=settings.require_email_verification,
         )
         credentials = Credentials(
@@ -221,6 +224,7 @@ class Application:
             codes=codes,
             failures=failures,
             clock=clock,
+            relay=relay,
         )
         if settings.bootstrap_admin_username and settings.bootstrap_admin_password:
             await self.manager.ensure_admin(
@@ -264,16 +268,36 @@ class Application:
         logger.info("serving", extra={"address": str(endpoint), "embedded": settings.embedded})
         return endpoint
 
-    def _default_notifier(
-        self, clients: AwsClients, topic_arn: str | None, clock: Clock
-    ) -> Notifier:
+    async def _start_events(
+        self, clients: AwsClients, aws: AwsSettings, topic_arn: str | None, clock: Clock
+    ) -> OutboxRelay:
+        """The relay that publishes committed events, and the sweeper for what it leaves."""
+        settings = self._settings
+        outbox = DynamoOutbox(clients.dynamodb, settings.table_name)
+        sns = clients.sns
+        if settings.sns_endpoint_url:
+            sns_clients = await self._stack.enter_async_context(
+                open_aws_clients(replace(aws, endpoint_url=settings.sns_endpoint_url))
+            )
+            sns = sns_clients.sns
         if topic_arn is None:
-            logger.warning("USERMGMT_TOPIC_ARN is not set: codes cannot be delivered")
-            return UndeliverableNotifier()
-        sns = SnsCodeNotifier(clients.sns, topic_arn, clock)
-        if self._settings.embedded:
-            return FanOutNotifier([ConsoleNotifier(), sns])
-        return sns
+            logger.warning("USERMGMT_TOPIC_ARN is not set: events stay in the outbox")
+            publisher: Publisher = _NoTopic()
+        else:
+            publisher = SnsEventPublisher(sns, topic_arn)
+        relay = OutboxRelay(publisher, outbox, observer=self._observer)
+        self._stack.push_async_callback(relay.drain, settings.shutdown_grace)
+        sweeper = OutboxSweeper(
+            outbox,
+            publisher,
+            DynamoLeaseStore(clients.dynamodb, settings.table_name),
+            clock,
+            interval=timedelta(seconds=settings.outbox_sweep_interval),
+            grace=timedelta(seconds=settings.outbox_grace),
+        )
+        task = asyncio.create_task(sweeper.run())
+        self._stack.push_async_callback(_cancel, task)
+        return relay
 
     async def stop(self) -> None:
         """Report NOT_SERVING, wait the drain period, finish in-flight RPCs, release resources."""
@@ -352,3 +376,10 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with suppress(asyncio.CancelledError):
         await task
+
+
+class _NoTopic:
+    """Publisher for a server without a topic: refuses, so events wait in the outbox."""
+
+    async def publish(self, event: DomainEvent) -> None:
+        raise RuntimeError("no SNS topic configured (USERMGMT_TOPIC_ARN)")

@@ -292,6 +292,32 @@ OPTIONS: tuple[Option, ...] = (
         0,
     ),
     Option(
+        "sns_endpoint_url",
+        "USERMGMT_SNS_ENDPOINT_URL",
+        "Endpoint for SNS only (overrides AWS_ENDPOINT_URL for event publishing).",
+    ),
+    Option(
+        "outbox_sweep_interval",
+        "USERMGMT_OUTBOX_SWEEP_INTERVAL",
+        "Seconds between outbox sweeps (publishing events the immediate relay could not).",
+        _non_negative_float,
+        5.0,
+    ),
+    Option(
+        "outbox_grace",
+        "USERMGMT_OUTBOX_GRACE",
+        "Age in seconds before the sweeper takes an event over from the immediate relay.",
+        _non_negative_float,
+        10.0,
+    ),
+    Option(
+        "notifier_from_address",
+        "USERMGMT_NOTIFIER_FROM_ADDRESS",
+        "Sender address of e-mails (embedded mode's in-process notifier).",
+        str,
+        "no-reply@usermgmt.local",
+    ),
+    Option(
         "topic_arn",
         "USERMGMT_TOPIC_ARN",
         "SNS topic that receives notifications (codes); embedded mode creates and uses its own.",
@@ -385,6 +411,10 @@ class Settings:
     rate_limit_per_minute: int
     trusted_proxy_hops: int
     topic_arn: str | None
+    sns_endpoint_url: str | None
+    outbox_sweep_interval: float
+    outbox_grace: float
+    notifier_from_address: str
     max_concurrent_rpcs: int
     reflection: bool
     health_interval: float

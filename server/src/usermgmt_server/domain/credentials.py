@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from usermgmt_server.domain import events
 from usermgmt_server.domain.codes import check_code_format
 from usermgmt_server.domain.errors import (
     InvalidCode,
@@ -14,11 +15,19 @@ from usermgmt_server.domain.errors import (
 )
 from usermgmt_server.domain.identifiers import normalize_password
 from usermgmt_server.domain.lookup import find_by_login, load_for_admin
-from usermgmt_server.domain.model import CodePurpose, Principal, SessionTokens, User, UserState
+from usermgmt_server.domain.model import (
+    CodePurpose,
+    OneTimeCode,
+    Principal,
+    SessionTokens,
+    User,
+    UserState,
+)
 from usermgmt_server.domain.password_policy import PasswordPolicy
 from usermgmt_server.domain.ports import (
     Clock,
     CodeConsumed,
+    EventRelay,
     LoginFailureStore,
     PasswordHasher,
     UserRepository,
@@ -54,7 +63,9 @@ class Credentials:
         codes: CodeService,
         failures: LoginFailureStore,
         clock: Clock,
+        relay: EventRelay,
     ) -> None:
+        self._relay = relay
         self._users = users
         self._passwords = passwords
         self._policy = policy
@@ -77,7 +88,9 @@ class Credentials:
         self._check_policy(user, new_password, "new_password")
         if not await self._sign_in.verify_password(user, current_password):
             raise InvalidCredentials()
-        updated = await self._replace_password(user, new_password, change_required=False)
+        updated = await self._replace_password(
+            user, new_password, change_required=False, reason="changed"
+        )
         logger.info("password changed", extra={"user_id": user.user_id})
         return await self._sessions.open(updated)
 
@@ -106,7 +119,9 @@ class Credentials:
         self._check_policy(user, new_password, "new_password")
         stored = await self._codes.redeem(user, CodePurpose.RESET_PASSWORD, code)
         try:
-            await self._replace_password(user, new_password, change_required=False, code=stored)
+            await self._replace_password(
+                user, new_password, change_required=False, reason="reset", code=stored
+            )
         except CodeConsumed:
             raise InvalidCode() from None
         await self._failures.clear_failures(user.user_id)
@@ -118,7 +133,9 @@ class Credentials:
         """An administrator sets a password, optionally forcing a change at next sign-in."""
         user = await load_for_admin(self._users, actor, user_id)
         self._check_policy(user, password, "password")
-        updated = await self._replace_password(user, password, change_required=change_required)
+        updated = await self._replace_password(
+            user, password, change_required=change_required, reason="set_by_admin"
+        )
         await self._failures.clear_failures(user.user_id)
         logger.info("password set by administrator", extra={"user_id": user.user_id})
         return updated
@@ -128,8 +145,9 @@ class Credentials:
         user = await load_for_admin(self._users, actor, user_id)
         if user.state is UserState.DISABLED:
             return user
-        updated = replace(revoked(user, self._clock.now()), state=UserState.DISABLED)
-        await self._users.update(user, updated)
+        now = self._clock.now()
+        updated = replace(revoked(user, now), state=UserState.DISABLED)
+        await self._commit(user, updated, [events.disabled(updated, now)])
         logger.info("account disabled", extra={"user_id": user.user_id})
         return updated
 
@@ -140,7 +158,7 @@ class Credentials:
             return user
         now = self._clock.now()
         updated = replace(user, state=UserState.ACTIVE, version=user.version + 1, update_time=now)
-        await self._users.update(user, updated)
+        await self._commit(user, updated, [events.enabled(updated, now)])
         logger.info("account enabled", extra={"user_id": user.user_id})
         return updated
 
@@ -150,13 +168,29 @@ class Credentials:
         )
 
     async def _replace_password(
-        self, user: User, password: str, *, change_required: bool, code: object = None
+        self,
+        user: User,
+        password: str,
+        *,
+        change_required: bool,
+        reason: str,
+        code: OneTimeCode | None = None,
     ) -> User:
         new_hash = await self._passwords.hash(normalize_password(password))
+        now = self._clock.now()
         updated = replace(
-            revoked(user, self._clock.now()),
-            password_hash=new_hash,
-            password_change_required=change_required,
+            revoked(user, now), password_hash=new_hash, password_change_required=change_required
         )
-        await self._users.update(user, updated, consume_code=code)  # type: ignore[arg-type]
+        written = [events.password_changed(updated, reason, now)]
+        await self._commit(user, updated, written, consume_code=code)
         return updated
+
+    async def _commit(
+        self,
+        before: User,
+        after: User,
+        written: list[events.DomainEvent],
+        consume_code: OneTimeCode | None = None,
+    ) -> None:
+        await self._users.update(before, after, consume_code=consume_code, events=written)
+        self._relay.committed(written)

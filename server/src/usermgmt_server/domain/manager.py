@@ -6,6 +6,7 @@ import json
 import logging
 from dataclasses import dataclass, replace
 
+from usermgmt_server.domain import events
 from usermgmt_server.domain.errors import (
     EmailTaken,
     EtagMismatch,
@@ -33,6 +34,7 @@ from usermgmt_server.domain.password_policy import PasswordPolicy
 from usermgmt_server.domain.ports import (
     Clock,
     DuplicateRequest,
+    EventRelay,
     IdGenerator,
     KeyedHasher,
     PageTokenCodec,
@@ -96,6 +98,7 @@ class UserManager:
         keyed_hasher: KeyedHasher,
         clock: Clock,
         ids: IdGenerator,
+        relay: EventRelay,
         require_email_verification: bool = True,
     ) -> None:
         self._users = users
@@ -106,6 +109,7 @@ class UserManager:
         self._keyed_hasher = keyed_hasher
         self._clock = clock
         self._ids = ids
+        self._relay = relay
         self._require_verification = require_email_verification
 
     # -- registration -------------------------------------------------------------------------
@@ -135,17 +139,25 @@ class UserManager:
         )
         if idempotency is not None:
             idempotency = replace(idempotency, user_id=user.user_id)
+        written = [events.registered(user, user.create_time)]
+        code = None
+        if self._require_verification:
+            prepared = self._codes.prepare(user, CodePurpose.VERIFY_EMAIL, user.email)
+            code = prepared.code
+            written.append(prepared.notification)
+        else:
+            greeting = events.welcome(user, user.create_time)
+            written += [greeting] if greeting else []
         try:
-            await self._users.create(user, idempotency)
+            await self._users.create(user, idempotency, events=written, code=code)
         except DuplicateRequest:
             assert idempotency is not None
             replayed = await self._replay(idempotency)
             if replayed is None:
                 raise UserNotFound() from None
             return replayed
+        self._relay.committed(written)
         logger.info("user registered", extra={"user_id": user.user_id})
-        if self._require_verification:
-            await self._codes.issue(user, CodePurpose.VERIFY_EMAIL, user.email)
         return user
 
     async def ensure_admin(self, username: str, password: str, email: str = "") -> User:
@@ -178,13 +190,15 @@ class UserManager:
             roles=(ADMIN_ROLE,),
             email_verified=bool(email),
         )
+        written = [events.registered(admin, admin.create_time)]
         try:
-            await self._users.create(admin)
+            await self._users.create(admin, events=written)
         except UsernameTaken:
             existing = await self._users.find_by_username(identifier_key(username))
             if existing is None:
                 raise
             return existing
+        self._relay.committed(written)
         logger.info("bootstrap administrator created", extra={"user_id": admin.user_id})
         return admin
 
@@ -238,15 +252,20 @@ class UserManager:
             new_address = updated.pending_email != current.pending_email and updated.pending_email
             if new_address and await self._users.find_by_email(identifier_key(new_address)):
                 raise EmailTaken()
+            written = self._update_events(current, updated, paths)
+            code = None
+            if new_address:
+                prepared = self._codes.prepare(updated, CodePurpose.VERIFY_EMAIL, new_address)
+                code = prepared.code
+                written.append(prepared.notification)
             try:
-                await self._users.update(current, updated)
+                await self._users.update(current, updated, events=written, code=code)
             except EtagMismatch:
                 if etag or attempt == _UNGUARDED_UPDATE_ATTEMPTS - 1:
                     raise
                 continue
+            self._relay.committed(written)
             logger.info("user updated", extra={"user_id": updated.user_id, "paths": paths})
-            if new_address:
-                await self._codes.issue(updated, CodePurpose.VERIFY_EMAIL, new_address)
             return updated
         raise EtagMismatch()  # pragma: no cover - the loop always returns or raises
 
@@ -255,10 +274,22 @@ class UserManager:
         current = await load_visible(self._users, actor, user_id, "user_id")
         if etag and etag != current.etag:
             raise EtagMismatch()
-        await self._users.delete(current)
+        written = [events.deleted(current, self._clock.now())]
+        await self._users.delete(current, events=written)
+        self._relay.committed(written)
         logger.info("user deleted", extra={"user_id": current.user_id})
 
     # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _update_events(current: User, updated: User, paths: list[str]) -> list[events.DomainEvent]:
+        now = updated.update_time
+        written = [events.updated(updated, paths, now)]
+        if updated.state is UserState.DISABLED and current.state is not UserState.DISABLED:
+            written.append(events.disabled(updated, now))
+        elif current.state is UserState.DISABLED and updated.state is not UserState.DISABLED:
+            written.append(events.enabled(updated, now))
+        return written
 
     def _check_registration(self, registration: Registration) -> None:
         raise_if_any(

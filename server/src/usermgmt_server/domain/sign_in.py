@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from usermgmt_server.domain import events
 from usermgmt_server.domain.errors import (
     EmailNotVerified,
     EtagMismatch,
@@ -17,6 +18,7 @@ from usermgmt_server.domain.lookup import find_by_login, load_for_admin
 from usermgmt_server.domain.model import AuthenticationResult, Principal, User, UserState
 from usermgmt_server.domain.ports import (
     Clock,
+    EventRelay,
     LoginFailureStore,
     PasswordHasher,
     UserRepository,
@@ -58,7 +60,9 @@ class SignIn:
         sessions: SessionService,
         clock: Clock,
         lockout: LockoutPolicy,
+        relay: EventRelay,
     ) -> None:
+        self._relay = relay
         self._users = users
         self._failures = failures
         self._passwords = passwords
@@ -118,18 +122,28 @@ class SignIn:
     async def unlock(self, actor: Principal, user_id: str) -> None:
         """Forget an account's failed sign-ins and locks (administrators)."""
         user = await load_for_admin(self._users, actor, user_id)
-        await self._failures.clear_failures(user.user_id)
+        written = [events.unlocked(user.user_id, self._clock.now())]
+        await self._failures.clear_failures(user.user_id, events=written)
+        self._relay.committed(written)
         logger.info("account unlocked", extra={"user_id": user.user_id})
 
     async def _record_failure(self, subject: str, now: datetime) -> None:
         count = await self._failures.record_failure(subject, expires_at=now + self._lockout.memory)
+        # Events for accounts only (not unknown logins), when a lock starts or becomes hard.
+        account = not subject.startswith("login:")
         if self._lockout.hard_locked_after(count):
-            await self._failures.lock(subject, until=None, hard=True)
+            hard_now = account and count == self._lockout.hard_limit
+            written = [events.locked(subject, None, now)] if hard_now else []
+            await self._failures.lock(subject, until=None, hard=True, events=written)
+            self._relay.committed(written)
             logger.warning("account locked until reset", extra={"subject": subject})
             return
         delay = self._lockout.delay_after(count)
         if delay is not None:
-            await self._failures.lock(subject, until=now + delay, hard=False)
+            first = account and count == self._lockout.threshold
+            written = [events.locked(subject, now + delay, now)] if first else []
+            await self._failures.lock(subject, until=now + delay, hard=False, events=written)
+            self._relay.committed(written)
 
     async def _rehash(self, user: User, password: str) -> None:
         try:

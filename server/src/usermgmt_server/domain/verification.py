@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from usermgmt_server.domain import events
 from usermgmt_server.domain.codes import check_code_format, codes_match, hash_code, new_code
 from usermgmt_server.domain.errors import (
     InvalidCode,
@@ -21,13 +22,22 @@ from usermgmt_server.domain.ports import (
     Clock,
     CodeConsumed,
     CodeStore,
+    EventRelay,
     KeyedHasher,
-    Notifier,
     UserRepository,
 )
 from usermgmt_server.domain.validation import check_login, check_user_id, raise_if_any
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCode:
+    """A new code: what is stored, what is sent, and the notification event that sends it."""
+
+    code: OneTimeCode
+    plain: str
+    notification: events.DomainEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,23 +62,21 @@ class CodeService:
         *,
         users: UserRepository,
         codes: CodeStore,
-        notifier: Notifier,
+        relay: EventRelay,
         keyed_hasher: KeyedHasher,
         clock: Clock,
         rules: CodeRules,
     ) -> None:
         self._users = users
         self._codes = codes
-        self._notifier = notifier
+        self._relay = relay
         self._keyed_hasher = keyed_hasher
         self._clock = clock
         self._rules = rules
 
-    async def issue(
-        self, user: User, purpose: CodePurpose, target: str, *, return_code: bool = False
-    ) -> str:
-        """Store a new code (replacing the previous one) and send it to ``target``, or return it
-        instead when ``return_code`` (callers check the caller may ask for that)."""
+    def prepare(self, user: User, purpose: CodePurpose, target: str) -> PreparedCode:
+        """A new code for ``target`` and its notification event; the caller stores both in the
+        transaction of the change they belong to."""
         now = self._clock.now()
         plain = new_code()
         code = OneTimeCode(
@@ -79,10 +87,19 @@ class CodeService:
             created_at=now,
             expires_at=now + self._rules.ttl,
         )
-        await self._codes.save_code(code)
+        return PreparedCode(code, plain, events.code_notification(user, code, plain, now))
+
+    async def issue(
+        self, user: User, purpose: CodePurpose, target: str, *, return_code: bool = False
+    ) -> str:
+        """Store a new code (replacing the previous one) and send it to ``target``, or return it
+        instead when ``return_code`` (callers check the caller may ask for that)."""
+        prepared = self.prepare(user, purpose, target)
         if return_code:
-            return plain
-        await self._notifier.send_code(user, code, plain)
+            await self._codes.save_code(prepared.code)
+            return prepared.plain
+        await self._codes.save_code(prepared.code, events=[prepared.notification])
+        self._relay.committed([prepared.notification])
         logger.info("code sent", extra={"user_id": user.user_id, "purpose": purpose.value})
         return ""
 
@@ -121,13 +138,19 @@ class CodeService:
         if user is None:
             raise InvalidCode()
         stored = await self.redeem(user, CodePurpose.VERIFY_EMAIL, code)
-        updated = confirmed(user, stored.target, self._clock.now())
+        now = self._clock.now()
+        updated = confirmed(user, stored.target, now)
         if updated is None:
             raise InvalidCode()
+        written = [events.email_verified(updated, now)]
+        if user.state is UserState.PENDING_VERIFICATION:
+            greeting = events.welcome(updated, now)
+            written += [greeting] if greeting else []
         try:
-            await self._users.update(user, updated, consume_code=stored)
+            await self._users.update(user, updated, consume_code=stored, events=written)
         except CodeConsumed:
             raise InvalidCode() from None
+        self._relay.committed(written)
         logger.info("e-mail verified", extra={"user_id": user.user_id})
         return updated
 

@@ -1,0 +1,1 @@
+"""Publishing domain events: CloudEvents on SNS, right after commit and by an outbox sweeper."""

@@ -1,1 +1,0 @@
-"""Delivery of messages to users: SNS for production, the console in embedded mode."""
