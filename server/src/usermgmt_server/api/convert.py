@@ -8,7 +8,7 @@ from google.protobuf import timestamp_pb2
 
 from usermgmt.v1 import auth_service_pb2, session_pb2, user_pb2, user_service_pb2
 from usermgmt_server.domain.manager import UserPatch
-from usermgmt_server.domain.model import SessionTokens, User, UserState
+from usermgmt_server.domain.model import NotificationChannel, SessionTokens, User, UserState
 
 TOKEN_TYPE = "Bearer"
 
@@ -18,6 +18,12 @@ _STATE_TO_PROTO = {
     UserState.DISABLED: user_pb2.USER_STATE_DISABLED,
 }
 _STATE_FROM_PROTO = {number: state for state, number in _STATE_TO_PROTO.items()}
+_CHANNEL_TO_PROTO = {
+    NotificationChannel.EMAIL: user_pb2.NOTIFICATION_CHANNEL_EMAIL,
+    NotificationChannel.SMS: user_pb2.NOTIFICATION_CHANNEL_SMS,
+    NotificationChannel.NONE: user_pb2.NOTIFICATION_CHANNEL_NONE,
+}
+_CHANNEL_FROM_PROTO = {number: channel for channel, number in _CHANNEL_TO_PROTO.items()}
 
 
 def user_to_proto(user: User) -> user_pb2.User:
@@ -35,6 +41,8 @@ def user_to_proto(user: User) -> user_pb2.User:
         etag=user.etag,
         pending_email=user.pending_email,
         password_change_required=user.password_change_required,
+        notification_channel=_CHANNEL_TO_PROTO[user.notification_channel],
+        phone_number=user.phone_number,
     )
 
 
@@ -68,6 +76,8 @@ def patch_from_proto(user: user_pb2.User) -> UserPatch:
         display_name=user.display_name,
         roles=tuple(user.roles),
         state=_STATE_FROM_PROTO.get(user.state),
+        notification_channel=_CHANNEL_FROM_PROTO.get(user.notification_channel),
+        phone_number=user.phone_number,
     )
 
 

@@ -25,6 +25,7 @@ from usermgmt_server.domain.model import (
     CodePurpose,
     IdempotencyRecord,
     ListedUsers,
+    NotificationChannel,
     Principal,
     User,
     UserFilter,
@@ -44,6 +45,7 @@ from usermgmt_server.domain.ports import (
 from usermgmt_server.domain.validation import (
     check_display_name,
     check_email,
+    check_phone_number,
     check_request_id,
     check_roles,
     check_username,
@@ -55,7 +57,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-SELF_EDITABLE_PATHS = frozenset({"display_name", "email", "username"})
+SELF_EDITABLE_PATHS = frozenset(
+    {"display_name", "email", "username", "notification_channel", "phone_number"}
+)
 ADMIN_EDITABLE_PATHS = SELF_EDITABLE_PATHS | {"roles", "state"}
 IMMUTABLE_PATHS = frozenset({"user_id", "email_verified", "create_time", "update_time", "etag"})
 # Updates without an etag re-read and re-apply on a concurrent change this many times.
@@ -82,6 +86,8 @@ class UserPatch:
     display_name: str = ""
     roles: tuple[str, ...] = ()
     state: UserState | None = None
+    notification_channel: NotificationChannel | None = None
+    phone_number: str = ""
 
 
 class UserManager:
@@ -403,6 +409,12 @@ class UserManager:
                 if patch.state is None
                 else []
             ),
+            "notification_channel": lambda: (
+                [FieldViolation("user.notification_channel", "must be a specific channel")]
+                if patch.notification_channel is None
+                else []
+            ),
+            "phone_number": lambda: check_phone_number(patch.phone_number, "user.phone_number"),
         }
         raise_if_any([violation for path in paths for violation in checks[path]()])
         return paths
@@ -416,6 +428,8 @@ class UserManager:
             "display_name": bool(patch.display_name),
             "roles": bool(patch.roles),
             "state": patch.state is not None,
+            "notification_channel": patch.notification_channel is not None,
+            "phone_number": bool(patch.phone_number),
         }
         return [path for path, present in populated.items() if present]
 
@@ -435,6 +449,11 @@ class UserManager:
                 changes["roles"] = roles
         if "state" in paths and patch.state is not current.state:
             changes["state"] = patch.state
+        channel = patch.notification_channel
+        if "notification_channel" in paths and channel not in (None, current.notification_channel):
+            changes["notification_channel"] = channel
+        if "phone_number" in paths and patch.phone_number != current.phone_number:
+            changes["phone_number"] = patch.phone_number
         if not changes:
             return current
         now = self._clock.now()

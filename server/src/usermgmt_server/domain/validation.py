@@ -19,6 +19,7 @@ REQUEST_ID_MAX = 128
 ROLE_PATTERN = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
 ROLES_MAX = 32
 _USERNAME_PATTERN = re.compile(r"[\w.-]+")
+_E164_PATTERN = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
 def check_username(value: str, field: str) -> list[FieldViolation]:
@@ -103,6 +104,13 @@ def check_roles(values: list[str], field: str) -> list[FieldViolation]:
         for index, role in enumerate(values)
         if not ROLE_PATTERN.fullmatch(role)
     ]
+
+
+def check_phone_number(value: str, field: str) -> list[FieldViolation]:
+    """Phone number: empty (none) or E.164, a "+" and up to 15 digits."""
+    if value and not _E164_PATTERN.fullmatch(value):
+        return [FieldViolation(field, "must be in E.164 form, e.g. +447700900123")]
+    return []
 
 
 def raise_if_any(violations: list[FieldViolation]) -> None:
