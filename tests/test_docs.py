@@ -30,6 +30,13 @@ def test_every_rpc_has_a_grpcurl_example_or_a_row() -> None:
             assert f"{service.full_name}/{method.name}" in README, method.full_name
 
 
+def test_every_event_type_has_an_example() -> None:
+    from usermgmt_server.domain.events import EVENT_TYPES
+
+    for event_type in EVENT_TYPES:
+        assert f'"type": "{event_type}"' in README, event_type
+
+
 def test_every_error_reason_is_documented() -> None:
     for error_type, _ in STATUS_BY_ERROR:
         assert f"`{error_type.reason}`" in README, error_type.__name__
