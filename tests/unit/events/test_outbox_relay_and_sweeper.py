@@ -1,0 +1,172 @@
+"""Relay and sweeper decisions: what gets published, removed, retried, and by whom."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from usermgmt_server.adapters.events.cloudevents import (
+    message_attributes,
+    message_body,
+    to_cloudevent,
+)
+from usermgmt_server.adapters.events.relay import OutboxRelay
+from usermgmt_server.adapters.events.sweeper import OutboxSweeper
+from usermgmt_server.adapters.security.system import ManualClock
+from usermgmt_server.domain.events import DomainEvent
+from usermgmt_server.domain.ports import OutboxBacklog
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def event(index: int, at: datetime = START) -> DomainEvent:
+    return DomainEvent(
+        f"id-{index}", "usermgmt.user.registered.v1", f"user-{index}", at, {"n": index}
+    )
+
+
+class FakePublisher:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.published: list[str] = []
+
+    async def publish(self, item: DomainEvent) -> None:
+        if self.fail:
+            raise ConnectionError("sns down")
+        self.published.append(item.event_id)
+
+
+class FakeOutbox:
+    def __init__(self, events: list[DomainEvent]) -> None:
+        self.items = {e.event_id: e for e in events}
+
+    async def pending(self, *, written_before: datetime, limit: int) -> list[DomainEvent]:
+        ready = sorted(
+            (e for e in self.items.values() if e.time < written_before), key=lambda e: e.time
+        )
+        return ready[:limit]
+
+    async def remove(self, item: DomainEvent) -> None:
+        self.items.pop(item.event_id, None)
+
+    async def backlog(self) -> OutboxBacklog:
+        times = [e.time for e in self.items.values()]
+        return OutboxBacklog(len(times), min(times) if times else None)
+
+
+class FakeLeases:
+    def __init__(self) -> None:
+        self.holder: str | None = None
+        self.until = START
+
+    async def acquire(self, name: str, owner: str, *, until: datetime, now: datetime) -> bool:
+        if self.holder in (None, owner) or self.until < now:
+            self.holder, self.until = owner, until
+            return True
+        return False
+
+
+class Observer:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def observe(self, item: DomainEvent) -> None:
+        self.seen.append(item.event_id)
+
+
+async def test_relay_publishes_then_removes_and_shows_the_observer() -> None:
+    events = [event(1), event(2)]
+    outbox, publisher, observer = FakeOutbox(events), FakePublisher(), Observer()
+    relay = OutboxRelay(publisher, outbox, observer=observer)
+    relay.committed(events)
+    await relay.drain(5)
+    assert publisher.published == ["id-1", "id-2"]
+    assert outbox.items == {}
+    assert observer.seen == ["id-1", "id-2"]
+
+
+async def test_relay_failure_leaves_events_for_the_sweeper() -> None:
+    events = [event(1)]
+    outbox = FakeOutbox(events)
+    relay = OutboxRelay(FakePublisher(fail=True), outbox)
+    relay.committed(events)
+    await relay.drain(5)
+    assert list(outbox.items) == ["id-1"]
+    assert relay.failures == 1
+
+
+def sweeper(
+    outbox: FakeOutbox, publisher: FakePublisher, leases: FakeLeases, clock: ManualClock
+) -> OutboxSweeper:
+    return OutboxSweeper(
+        outbox, publisher, leases, clock, interval=timedelta(seconds=5), grace=timedelta(seconds=10)
+    )
+
+
+async def test_sweeper_publishes_only_events_older_than_the_grace() -> None:
+    clock = ManualClock(START + timedelta(seconds=30))
+    outbox = FakeOutbox([event(1, START), event(2, START + timedelta(seconds=25))])
+    publisher = FakePublisher()
+    assert await sweeper(outbox, publisher, FakeLeases(), clock).sweep_once() == 1
+    assert publisher.published == ["id-1"]
+    assert list(outbox.items) == ["id-2"]
+
+
+async def test_only_the_lease_holder_sweeps_until_the_lease_expires() -> None:
+    clock = ManualClock(START + timedelta(minutes=1))
+    leases = FakeLeases()
+    outbox = FakeOutbox([event(1), event(2)])
+    first, second = FakePublisher(), FakePublisher()
+    a, b = sweeper(outbox, first, leases, clock), sweeper(outbox, second, leases, clock)
+    outbox.items["id-1"] = event(1)
+    assert await a.sweep_once() == 2
+    outbox.items["id-3"] = event(3)
+    assert await b.sweep_once() == 0
+    clock.advance(seconds=16)  # three intervals: a's lease has run out
+    assert await b.sweep_once() == 1
+    assert second.published == ["id-3"]
+
+
+async def test_sweeper_stops_a_pass_at_the_first_failure_and_keeps_the_rest() -> None:
+    clock = ManualClock(START + timedelta(minutes=1))
+    outbox = FakeOutbox([event(1), event(2)])
+    down = sweeper(outbox, FakePublisher(fail=True), FakeLeases(), clock)
+    assert await down.sweep_once() == 0
+    assert len(outbox.items) == 2 and down.failures == 1
+
+
+def test_cloudevent_shape_and_attributes() -> None:
+    item = event(7)
+    body = to_cloudevent(item)
+    assert body == {
+        "specversion": "1.0",
+        "id": "id-7",
+        "source": "usermgmt",
+        "type": "usermgmt.user.registered.v1",
+        "time": START.isoformat(),
+        "subject": "user-7",
+        "datacontenttype": "application/json",
+        "data": {"n": 7},
+    }
+    assert '"id":"id-7"' in message_body(item)
+    assert message_attributes(item)["event_type"]["StringValue"] == item.type
+    assert message_attributes(item)["schema_version"]["StringValue"] == "1"
+
+
+async def test_relay_limits_publications_in_flight() -> None:
+    in_flight = 0
+    peak = 0
+
+    class Slow(FakePublisher):
+        async def publish(self, item: DomainEvent) -> None:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+
+    events = [event(i) for i in range(20)]
+    relay = OutboxRelay(Slow(), FakeOutbox(events), max_in_flight=3)
+    relay.committed(events)
+    await relay.drain(5)
+    assert peak == 3
