@@ -223,3 +223,40 @@ async def test_deleted_user_is_not_found(api: Api, admin_token: str) -> None:
     assert (missing.code, missing.reason) == (grpc.StatusCode.NOT_FOUND, "USER_NOT_FOUND")
     again = await expect_error(api.users.DeleteUser(request, metadata=bearer(admin_token)))
     assert again.code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_notification_preferences(api: Api) -> None:
+    registered, token = await api.new_user_with_token()
+    assert registered.user.notification_channel == user_pb2.NOTIFICATION_CHANNEL_EMAIL
+    response = await api.users.UpdateUser(
+        _update(
+            user_pb2.User(
+                user_id="me",
+                notification_channel=user_pb2.NOTIFICATION_CHANNEL_SMS,
+                phone_number="+447700900123",
+            ),
+            "notification_channel",
+            "phone_number",
+        ),
+        metadata=bearer(token),
+    )
+    assert response.user.notification_channel == user_pb2.NOTIFICATION_CHANNEL_SMS
+    assert response.user.phone_number == "+447700900123"
+    me = await api.users.GetUser(
+        user_service_pb2.GetUserRequest(user_id="me"), metadata=bearer(token)
+    )
+    assert me.user == response.user
+    for bad in ("07700900123", "+0123", "+1234567890123456", "+44 7700 900123"):
+        error = await expect_error(
+            api.users.UpdateUser(
+                _update(user_pb2.User(user_id="me", phone_number=bad), "phone_number"),
+                metadata=bearer(token),
+            )
+        )
+        assert "user.phone_number" in error.violations, bad
+    unset = await expect_error(
+        api.users.UpdateUser(
+            _update(user_pb2.User(user_id="me"), "notification_channel"), metadata=bearer(token)
+        )
+    )
+    assert "user.notification_channel" in unset.violations
