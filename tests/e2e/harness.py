@@ -398,3 +398,245 @@ async def refresh(api: Api, refresh_token: str) -> auth_service_pb2.RefreshToken
     return await api.auth.RefreshToken(
         auth_service_pb2.RefreshTokenRequest(refresh_token=refresh_token)
     )
+
+
+# -- Events pipeline: queues on the topic, a stoppable SNS proxy, mail recorded by moto --------
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+NOTIFICATION_FILTER_POLICY = {"event_type": [{"prefix": "usermgmt.notification."}]}
+Message = dict[str, Any]
+
+
+@asynccontextmanager
+async def messaging_clients(moto_endpoint: str) -> AsyncIterator[tuple[Any, Any]]:
+    """(sqs, sns) clients on the moto server, for tests that read what the server published."""
+    import aioboto3
+
+    session = aioboto3.Session(region_name="us-east-1")
+    async with (
+        session.client("sqs", endpoint_url=moto_endpoint) as sqs,
+        session.client("sns", endpoint_url=moto_endpoint) as sns,
+    ):
+        yield sqs, sns
+
+
+@dataclass
+class SubscribedQueue:
+    """An SQS queue subscribed to the events topic."""
+
+    url: str
+    arn: str
+    subscription_arn: str
+
+
+async def subscribe_queue(
+    sqs: Any,
+    sns: Any,
+    name: str,
+    *,
+    topic_arn: str = TOPIC_ARN,
+    filter_policy: dict[str, Any] | None = None,
+    raw: bool = True,
+) -> SubscribedQueue:
+    """Create queue ``name`` and subscribe it to the topic (raw delivery unless told)."""
+    url = (await sqs.create_queue(QueueName=name))["QueueUrl"]
+    attributes = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    arn = attributes["Attributes"]["QueueArn"]
+    subscription_attributes = {"RawMessageDelivery": "true" if raw else "false"}
+    if filter_policy is not None:
+        subscription_attributes["FilterPolicy"] = json.dumps(filter_policy)
+    subscription = await sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes=subscription_attributes,
+        ReturnSubscriptionArn=True,
+    )
+    return SubscribedQueue(url, arn, subscription["SubscriptionArn"])
+
+
+async def drop_queue(sqs: Any, sns: Any, queue: SubscribedQueue) -> None:
+    """Unsubscribe ``queue`` and delete it (so later publications stop fanning out to it)."""
+    await sns.unsubscribe(SubscriptionArn=queue.subscription_arn)
+    await sqs.delete_queue(QueueUrl=queue.url)
+
+
+async def receive_batch(sqs: Any, queue_url: str) -> list[Message]:
+    """Up to ten messages of ``queue_url`` (with their attributes), deleted once received."""
+    response = await sqs.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=0,
+        MessageAttributeNames=["All"],
+        AttributeNames=["All"],
+    )
+    messages: list[Message] = response.get("Messages", [])
+    if messages:
+        await sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                for index, message in enumerate(messages)
+            ],
+        )
+    return messages
+
+
+async def receive_until(
+    sqs: Any,
+    queue_url: str,
+    done: Callable[[list[Message]], bool],
+    *,
+    within: float = 20.0,
+    into: list[Message] | None = None,
+) -> list[Message]:
+    """Receive (and delete) messages until ``done(received)`` holds or ``within`` seconds pass;
+    returns every message received (``into``, when given, collects them as they come)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    received: list[Message] = [] if into is None else into
+    while not done(received) and loop.time() < deadline:
+        batch = await receive_batch(sqs, queue_url)
+        received += batch
+        if not batch:
+            await asyncio.sleep(0.1)
+    return received
+
+
+async def receive_all(sqs: Any, queue_url: str) -> list[Message]:
+    """Every message waiting in ``queue_url`` (until two receives in a row come back empty)."""
+    received: list[Message] = []
+    empty = 0
+    while empty < 2:
+        batch = await receive_batch(sqs, queue_url)
+        received += batch
+        empty = 0 if batch else empty + 1
+    return received
+
+
+def cloudevents(messages: list[Message]) -> list[dict[str, Any]]:
+    """The CloudEvents in raw-delivered messages, in the order received."""
+    return [json.loads(message["Body"]) for message in messages]
+
+
+class TcpProxy:
+    """A TCP forwarder from 127.0.0.1 to an ``http://host:port`` endpoint that can be stopped
+    (new connections are refused, open ones cut) and started again on the same port."""
+
+    def __init__(self, target_url: str) -> None:
+        import socket
+        from urllib.parse import urlsplit
+
+        target = urlsplit(target_url)
+        self._target = (target.hostname or "127.0.0.1", target.port or 80)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.connections = 0
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL clients use instead of the target's."""
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        """Accept and forward connections."""
+        if self._server is None:
+            self._server = await asyncio.start_server(
+                self._forward, "127.0.0.1", self.port, reuse_address=True
+            )
+
+    async def stop(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            await server.wait_closed()
+
+    async def _forward(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
+        self.connections += 1
+        self._writers.add(client_writer)
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            client_writer.transport.abort()
+            self._writers.discard(client_writer)
+            return
+        self._writers.add(upstream_writer)
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while chunk := await reader.read(65536):
+                    writer.write(chunk)
+                    await writer.drain()
+            except OSError:
+                pass
+            finally:
+                writer.transport.abort()
+
+        try:
+            await asyncio.gather(
+                pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer)
+            )
+        finally:
+            self._writers.discard(client_writer)
+            self._writers.discard(upstream_writer)
+
+
+async def sent_emails(moto_endpoint: str) -> list[dict[str, Any]]:
+    """Every e-mail the moto server's SES accepted so far (source, destinations, subject, body),
+    read over HTTP from moto's model dump."""
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{moto_endpoint}/moto-api/data.json") as response,
+    ):
+        response.raise_for_status()
+        data = await response.json(content_type=None)
+    ses = data.get("ses", {})
+    return [*ses.get("Message", []), *ses.get("RawMessage", [])]
+
+
+def emails_to(emails: list[dict[str, Any]], address: str) -> list[dict[str, Any]]:
+    """The e-mails among ``emails`` addressed to ``address``."""
+    found = []
+    for email in emails:
+        destinations = email.get("destinations") or []
+        if isinstance(destinations, dict):
+            recipients = [a for values in destinations.values() for a in values]
+        else:
+            recipients = list(destinations)
+        if address in recipients:
+            found.append(email)
+    return found
+
+
+async def outbox_items(moto_endpoint: str, table_name: str) -> list[dict[str, Any]]:
+    """The outbox items of ``table_name`` (events not yet published)."""
+    items = await scan_table(moto_endpoint, table_name)
+    return [item for item in items if str(item["pk"]).startswith("OUTBOX#")]
+
+
+async def wait_for(
+    condition: Callable[[], Any], *, within: float = 20.0, every: float = 0.2
+) -> bool:
+    """Await ``condition()`` (a coroutine function) until it is truthy or ``within`` passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        if await condition():
+            return True
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(every)
