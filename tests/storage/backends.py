@@ -1,9 +1,10 @@
 """The storage backends the contract suite runs against, behind one small test interface.
 
 A backend gives the suite a ``UserRepository``, the code, refresh-token and login-failure stores
-(all sharing one ``ManualClock``), plus two test-only abilities: ``seed`` (write many
-accounts quickly, bypassing the repository) and ``audit`` (read back everything stored, to check
-that guards and accounts agree and that failed calls wrote nothing).
+(all sharing one ``ManualClock``), the outbox and the lease store, plus two test-only abilities:
+``seed`` (write many accounts quickly, bypassing the repository) and ``audit`` (read back
+everything stored, to check that guards and accounts agree and that failed calls wrote nothing,
+outbox events included).
 """
 
 from __future__ import annotations
@@ -17,15 +18,20 @@ from typing import Any, Protocol
 from usermgmt_server.adapters.dynamodb import codec
 from usermgmt_server.adapters.dynamodb.clients import AwsClients
 from usermgmt_server.adapters.dynamodb.codes import DynamoCodeStore
+from usermgmt_server.adapters.dynamodb.leases import DynamoLeaseStore
 from usermgmt_server.adapters.dynamodb.login_failures import DynamoLoginFailureStore
+from usermgmt_server.adapters.dynamodb.outbox import DynamoOutbox
 from usermgmt_server.adapters.dynamodb.refresh_tokens import DynamoRefreshTokenStore
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
 from usermgmt_server.adapters.dynamodb.resources import create_resources
 from usermgmt_server.adapters.security.system import ManualClock
+from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.model import User
 from usermgmt_server.domain.ports import (
     CodeStore,
+    LeaseStore,
     LoginFailureStore,
+    Outbox,
     RefreshTokenStore,
     UserRepository,
 )
@@ -47,6 +53,10 @@ class Audit:
     refresh_tokens: dict[str, bool] = field(default_factory=dict)
     # subject -> count
     login_failures: dict[str, int] = field(default_factory=dict)
+    # event id -> the event waiting in the outbox
+    outbox: dict[str, DomainEvent] = field(default_factory=dict)
+    # lease name -> owner
+    leases: dict[str, str] = field(default_factory=dict)
 
     def assert_consistent(self) -> None:
         """Every guard belongs to an existing account holding that key, and vice versa."""
@@ -72,6 +82,8 @@ class StorageBackend(Protocol):
     codes: CodeStore
     refresh_tokens: RefreshTokenStore
     failures: LoginFailureStore
+    outbox: Outbox
+    leases: LeaseStore
     clock: ManualClock
 
     async def seed(self, users: Sequence[User]) -> None:
@@ -107,6 +119,8 @@ class DynamoBackend:
         self.codes = DynamoCodeStore(client, table_name, clock=clock)
         self.refresh_tokens = DynamoRefreshTokenStore(client, table_name, clock=clock)
         self.failures = DynamoLoginFailureStore(client, table_name, clock=clock)
+        self.outbox = DynamoOutbox(client, table_name)
+        self.leases = DynamoLeaseStore(client, table_name)
 
     async def seed(self, users: Sequence[User]) -> None:
         """Batch-write the user items and guards (25 per request)."""
@@ -148,6 +162,11 @@ class DynamoBackend:
                     audit.refresh_tokens[key] = item["used"]["BOOL"]
                 elif kind == "FAILURES":
                     audit.login_failures[key] = int(item.get("count", {"N": "0"})["N"])
+                elif kind == "OUTBOX":
+                    event = codec.event_from_item(item)
+                    audit.outbox[event.event_id] = event
+                elif kind == "LEASE":
+                    audit.leases[key] = item["owner"]["S"]
                 else:
                     raise AssertionError(f"unexpected item {pk!r}")
         return audit

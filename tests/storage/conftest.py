@@ -12,7 +12,9 @@ from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, o
 from usermgmt_server.domain.model import UserState
 from usermgmt_server.domain.ports import (
     CodeStore,
+    LeaseStore,
     LoginFailureStore,
+    Outbox,
     RefreshTokenStore,
     UserRepository,
 )
@@ -57,6 +59,18 @@ def refresh_tokens(backend: StorageBackend) -> RefreshTokenStore:
 def failures(backend: StorageBackend) -> LoginFailureStore:
     """The login-failure store under test."""
     return backend.failures
+
+
+@pytest.fixture
+def outbox(backend: StorageBackend) -> Outbox:
+    """The outbox under test."""
+    return backend.outbox
+
+
+@pytest.fixture
+def leases(backend: StorageBackend) -> LeaseStore:
+    """The lease store under test."""
+    return backend.leases
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.identifiers import identifier_key
 from usermgmt_server.domain.model import (
     CodePurpose,
@@ -94,6 +95,24 @@ def make_family(
         user_id=user_id or uuid.uuid4().hex,
         created_at=now,
         expires_at=now + ttl,
+    )
+
+
+def make_event(
+    subject: str = "subject",
+    time: datetime | None = None,
+    *,
+    event_type: str = "usermgmt.user.updated.v1",
+    data: dict[str, object] | None = None,
+    event_id: str | None = None,
+) -> DomainEvent:
+    """A domain event (with a fresh id unless given) about ``subject`` at ``time``."""
+    return DomainEvent(
+        event_id=event_id or str(uuid.uuid4()),
+        type=event_type,
+        subject=subject,
+        time=time or datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC),
+        data={"note": "é ✓", "nested": {"list": [1, 2.5, None, True]}} if data is None else data,
     )
 
 

@@ -18,7 +18,7 @@ from usermgmt_server.domain.errors import (
     UserNotFound,
 )
 from usermgmt_server.domain.identifiers import identifier_key
-from usermgmt_server.domain.model import CodePurpose, User, UserState
+from usermgmt_server.domain.model import CodePurpose, NotificationChannel, User, UserState
 from usermgmt_server.domain.ports import (
     CodeConsumed,
     CodeStore,
@@ -91,6 +91,25 @@ async def test_session_and_pending_fields_round_trip(repository: UserRepository)
     assert stored_plain.tokens_valid_after is None
     assert stored_plain.password_change_required is False
     assert stored_plain.pending_email == ""
+
+
+async def test_notification_preferences_round_trip_and_update(repository: UserRepository) -> None:
+    user = replace(
+        make_user(), notification_channel=NotificationChannel.SMS, phone_number="+447700900123"
+    )
+    await repository.create(user)
+    assert await repository.get(user.user_id) == user
+    assert make_user().notification_channel is NotificationChannel.EMAIL
+
+    silent = replace(
+        user, notification_channel=NotificationChannel.NONE, phone_number="", version=2
+    )
+    await repository.update(user, silent)
+    assert await repository.get(user.user_id) == silent
+    assert await repository.find_by_username(user.username_key) == silent
+    by_mail = replace(silent, notification_channel=NotificationChannel.EMAIL, version=3)
+    await repository.update(silent, by_mail)
+    assert await repository.get(user.user_id) == by_mail
 
 
 async def test_update_sets_and_clears_the_new_fields(repository: UserRepository) -> None:

@@ -34,7 +34,7 @@ from usermgmt_server.adapters.dynamodb.resources import create_resources, table_
 from usermgmt_server.adapters.dynamodb.schema import LIST_INDEX, TTL_ATTRIBUTE, table_definition
 from usermgmt_server.adapters.security.system import ManualClock
 from usermgmt_server.domain.errors import InvalidPageToken, StorageUnavailable, UsernameTaken
-from usermgmt_server.domain.model import CodePurpose, UserState
+from usermgmt_server.domain.model import CodePurpose, NotificationChannel, UserState
 
 CLOSED_PORT = "http://127.0.0.1:9"
 
@@ -165,14 +165,25 @@ async def test_new_user_fields_are_stored_as_documented(dynamo: DynamoBackend) -
     stored = (await _raw_items(dynamo))[f"USER#{user.user_id}"]
     assert stored["password_change_required"] == {"BOOL": False}
     assert stored["pending_email"] == {"S": ""}
+    assert stored["notification_channel"] == {"S": "EMAIL"}
+    assert stored["phone_number"] == {"S": ""}
     assert "tokens_valid_after" not in stored
 
     moment = datetime(2025, 5, 6, 7, 8, 9, 10, tzinfo=UTC)
-    revoked = replace(user, tokens_valid_after=moment, pending_email="n@example.com", version=2)
+    revoked = replace(
+        user,
+        tokens_valid_after=moment,
+        pending_email="n@example.com",
+        notification_channel=NotificationChannel.SMS,
+        phone_number="+15550100",
+        version=2,
+    )
     await dynamo.repository.update(user, revoked)
     stored = (await _raw_items(dynamo))[f"USER#{user.user_id}"]
     assert stored["tokens_valid_after"] == {"S": "2025-05-06T07:08:09.000010+00:00"}
     assert stored["pending_email"] == {"S": "n@example.com"}
+    assert stored["notification_channel"] == {"S": "SMS"}
+    assert stored["phone_number"] == {"S": "+15550100"}
 
     await dynamo.repository.update(revoked, replace(revoked, tokens_valid_after=None, version=3))
     assert "tokens_valid_after" not in (await _raw_items(dynamo))[f"USER#{user.user_id}"]
@@ -183,7 +194,13 @@ async def test_user_items_written_before_the_new_fields_read_as_defaults(
 ) -> None:
     user = make_user()
     item = codec.user_to_item(user, dynamo.shard_count)
-    for name in ("tokens_valid_after", "password_change_required", "pending_email"):
+    for name in (
+        "tokens_valid_after",
+        "password_change_required",
+        "pending_email",
+        "notification_channel",
+        "phone_number",
+    ):
         item.pop(name, None)
     await dynamo.client.put_item(TableName=dynamo.table_name, Item=item)
 
@@ -192,6 +209,8 @@ async def test_user_items_written_before_the_new_fields_read_as_defaults(
     assert stored == user
     assert stored is not None and stored.tokens_valid_after is None
     assert not stored.password_change_required and stored.pending_email == ""
+    assert stored.notification_channel is NotificationChannel.EMAIL
+    assert stored.phone_number == ""
 
 
 async def test_code_items_follow_the_documented_layout(dynamo: DynamoBackend) -> None:

@@ -1,9 +1,11 @@
 """DynamoDB storage adapter: the single-table schema, the user repository, the stores of codes,
-refresh tokens and login failures, and the AWS clients."""
+refresh tokens and login failures, the transactional outbox, leases, and the AWS clients."""
 
 from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, open_aws_clients
 from usermgmt_server.adapters.dynamodb.codes import DynamoCodeStore
+from usermgmt_server.adapters.dynamodb.leases import DynamoLeaseStore
 from usermgmt_server.adapters.dynamodb.login_failures import DynamoLoginFailureStore
+from usermgmt_server.adapters.dynamodb.outbox import DynamoOutbox
 from usermgmt_server.adapters.dynamodb.refresh_tokens import DynamoRefreshTokenStore
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
 from usermgmt_server.adapters.dynamodb.resources import (
@@ -17,7 +19,9 @@ __all__ = [
     "AwsClients",
     "AwsSettings",
     "DynamoCodeStore",
+    "DynamoLeaseStore",
     "DynamoLoginFailureStore",
+    "DynamoOutbox",
     "DynamoRefreshTokenStore",
     "DynamoUserRepository",
     "ResourcesInfo",

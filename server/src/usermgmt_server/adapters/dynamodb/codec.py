@@ -7,6 +7,7 @@ talks to the low-level client; no Decimal or float ever enters the picture.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,10 +21,12 @@ from usermgmt_server.adapters.dynamodb.schema import (
     TTL_ATTRIBUTE,
 )
 from usermgmt_server.domain.errors import InvalidPageToken
+from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.model import (
     CodePurpose,
     IdempotencyRecord,
     LoginFailures,
+    NotificationChannel,
     OneTimeCode,
     RefreshFamily,
     User,
@@ -38,6 +41,10 @@ RECORD_SORT_KEY = "RECORD"
 FAMILY_SORT_KEY = "FAMILY"
 TOKEN_SORT_KEY = "TOKEN"
 COUNTER_SORT_KEY = "COUNTER"
+LEASE_SORT_KEY = "LEASE"
+# The number of outbox partitions every writer spreads events over (see ``schema``); changing it
+# strands the events already written under the old count.
+OUTBOX_SHARD_COUNT = 8
 # User attributes that are absent (rather than empty) when the value is unset; an update
 # REMOVEs them.
 OPTIONAL_USER_ATTRIBUTES = ("tokens_valid_after",)
@@ -87,9 +94,27 @@ def failures_key(subject: str) -> Item:
     return {PARTITION_KEY: {"S": f"FAILURES#{subject}"}, SORT_KEY: {"S": COUNTER_SORT_KEY}}
 
 
-def shard_of(user_id: str, shard_count: int) -> int:
-    """The listing shard of an account: a stable hash, identical in every process."""
-    return int(hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:8], 16) % shard_count
+def lease_key(name: str) -> Item:
+    """Primary key of the lease ``name``."""
+    return {PARTITION_KEY: {"S": f"LEASE#{name}"}, SORT_KEY: {"S": LEASE_SORT_KEY}}
+
+
+def outbox_partition(shard: int) -> str:
+    """The partition key of an outbox shard."""
+    return f"OUTBOX#{shard:02d}"
+
+
+def outbox_key(event: DomainEvent, shard_count: int = OUTBOX_SHARD_COUNT) -> Item:
+    """Primary key of the outbox item of ``event``: shard by event id, sorted by time."""
+    return {
+        PARTITION_KEY: {"S": outbox_partition(shard_of(event.event_id, shard_count))},
+        SORT_KEY: {"S": f"{format_time(event.time)}#{event.event_id}"},
+    }
+
+
+def shard_of(key: str, shard_count: int) -> int:
+    """The shard of a key (a user id, an event id): a stable hash, identical in every process."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % shard_count
 
 
 def shard_partition(shard: int) -> str:
@@ -131,6 +156,8 @@ def user_attributes(user: User) -> Item:
         "version": {"N": str(user.version)},
         "password_change_required": {"BOOL": user.password_change_required},
         "pending_email": {"S": user.pending_email},
+        "notification_channel": {"S": user.notification_channel.name},
+        "phone_number": {"S": user.phone_number},
     }
     if user.tokens_valid_after is not None:
         attributes["tokens_valid_after"] = {"S": format_time(user.tokens_valid_after)}
@@ -140,6 +167,7 @@ def user_attributes(user: User) -> Item:
 def user_from_item(item: Item) -> User:
     """The account stored in a user item (attributes added later read as their defaults)."""
     valid_after = item.get("tokens_valid_after")
+    channel = item.get("notification_channel")
     return User(
         user_id=item["user_id"]["S"],
         username=item["username"]["S"],
@@ -157,6 +185,10 @@ def user_from_item(item: Item) -> User:
         tokens_valid_after=parse_time(valid_after["S"]) if valid_after is not None else None,
         password_change_required=item.get("password_change_required", {"BOOL": False})["BOOL"],
         pending_email=item.get("pending_email", {"S": ""})["S"],
+        notification_channel=(
+            NotificationChannel[channel["S"]] if channel is not None else NotificationChannel.EMAIL
+        ),
+        phone_number=item.get("phone_number", {"S": ""})["S"],
     )
 
 
@@ -302,6 +334,42 @@ def failures_from_item(item: Item) -> LoginFailures:
     )
 
 
+# -- outbox and leases --------------------------------------------------------------------------
+
+
+def event_to_item(event: DomainEvent, shard_count: int = OUTBOX_SHARD_COUNT) -> Item:
+    """The outbox item of ``event`` (no TTL: an unpublished event must never expire)."""
+    return {
+        **outbox_key(event, shard_count),
+        "event_id": {"S": event.event_id},
+        "type": {"S": event.type},
+        "subject": {"S": event.subject},
+        "time": {"S": format_time(event.time)},
+        "data": {"S": json.dumps(dict(event.data), sort_keys=True)},
+    }
+
+
+def event_from_item(item: Item) -> DomainEvent:
+    """The event stored in an outbox item."""
+    return DomainEvent(
+        event_id=item["event_id"]["S"],
+        type=item["type"]["S"],
+        subject=item["subject"]["S"],
+        time=parse_time(item["time"]["S"]),
+        data=json.loads(item["data"]["S"]),
+    )
+
+
+def lease_to_item(name: str, owner: str, until: datetime) -> Item:
+    """The item of lease ``name`` held by ``owner`` until ``until`` (its TTL, rounded up)."""
+    return {
+        **lease_key(name),
+        "owner": {"S": owner},
+        "until": {"S": format_time(until)},
+        TTL_ATTRIBUTE: {"N": str(epoch_seconds(until))},
+    }
+
+
 # -- listing cursors ----------------------------------------------------------------------------
 
 
@@ -353,7 +421,9 @@ __all__ = [
     "COUNTER_SORT_KEY",
     "FAMILY_SORT_KEY",
     "GUARD_SORT_KEY",
+    "LEASE_SORT_KEY",
     "OPTIONAL_USER_ATTRIBUTES",
+    "OUTBOX_SHARD_COUNT",
     "RECORD_SORT_KEY",
     "TOKEN_SORT_KEY",
     "USER_SORT_KEY",
@@ -364,6 +434,8 @@ __all__ = [
     "code_to_item",
     "email_guard_key",
     "epoch_seconds",
+    "event_from_item",
+    "event_to_item",
     "expires_at",
     "failures_from_item",
     "failures_key",
@@ -375,6 +447,10 @@ __all__ = [
     "idempotency_from_item",
     "idempotency_key",
     "idempotency_to_item",
+    "lease_key",
+    "lease_to_item",
+    "outbox_key",
+    "outbox_partition",
     "parse_time",
     "position_from_cursor",
     "refresh_token_key",

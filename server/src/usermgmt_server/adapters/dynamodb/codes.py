@@ -4,11 +4,13 @@ One item per user and purpose, so saving a new code replaces the previous one. A
 counted by a single conditional ``UpdateItem`` (``ADD attempts``), which DynamoDB applies
 atomically: concurrent guesses on several instances share one count and never exceed the limit.
 Validity is decided by the exact ``valid_until`` time; the ``expires_at`` TTL only lets DynamoDB
-remove the item some time later.
+remove the item some time later. A code saved with outbox events (the request to deliver it) is
+written in one ``TransactWriteItems`` with them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +19,14 @@ from botocore.exceptions import ClientError
 from usermgmt_server.adapters.dynamodb import codec
 from usermgmt_server.adapters.dynamodb.errors import (
     CONDITION_FAILED,
+    UnexpectedCondition,
     error_code,
     translate_storage_errors,
 )
+from usermgmt_server.adapters.dynamodb.outbox import event_puts
 from usermgmt_server.adapters.dynamodb.repository import UtcClock
+from usermgmt_server.adapters.dynamodb.transactions import transact
+from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.model import CodePurpose, OneTimeCode
 from usermgmt_server.domain.ports import Clock
 
@@ -37,10 +43,16 @@ class DynamoCodeStore:
         self._table = table_name
         self._clock: Clock = clock or UtcClock()
 
-    async def save_code(self, code: OneTimeCode) -> None:
-        """Store ``code`` (unconditionally), replacing any code of the same user and purpose."""
+    async def save_code(self, code: OneTimeCode, *, events: Sequence[DomainEvent] = ()) -> None:
+        """Store ``code`` (unconditionally), replacing any code of the same user and purpose,
+        together with the outbox ``events`` in one transaction."""
         async with translate_storage_errors("save code"):
-            await self._client.put_item(TableName=self._table, Item=codec.code_to_item(code))
+            if not events:
+                await self._client.put_item(TableName=self._table, Item=codec.code_to_item(code))
+                return
+            items = [{"Put": {"TableName": self._table, "Item": codec.code_to_item(code)}}]
+            if await transact(self._client, "save code", items + event_puts(self._table, events)):
+                raise UnexpectedCondition("an event id is already stored")
 
     async def get_code(self, user_id: str, purpose: CodePurpose) -> OneTimeCode | None:
         """The stored code, or ``None`` when there is none or it has expired."""

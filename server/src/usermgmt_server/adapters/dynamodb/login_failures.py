@@ -1,7 +1,9 @@
 """``LoginFailureStore`` on the service's DynamoDB table (item layout in ``schema``).
 
 One counter item per subject. Every change is a single ``UpdateItem`` (or ``DeleteItem``), which
-DynamoDB applies atomically, so instances never lose each other's increments.
+DynamoDB applies atomically, so instances never lose each other's increments. A lock or clear
+that comes with outbox events is the same update (or delete) inside a ``TransactWriteItems`` with
+the events' items: a lock whose condition fails (nothing would change) writes no event either.
 
 Expiry. A counter lives until its ``expires_at`` (epoch seconds, also the TTL attribute): each
 failure moves it to the ``expires_at`` the caller passes, and a counter whose time has passed
@@ -27,6 +29,7 @@ a day against a delay of at most minutes), otherwise the lock is forgotten with 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,12 +39,16 @@ from usermgmt_server.adapters.dynamodb import codec
 from usermgmt_server.adapters.dynamodb.codec import Item
 from usermgmt_server.adapters.dynamodb.errors import (
     CONDITION_FAILED,
+    UnexpectedCondition,
     error_code,
     translate_storage_errors,
 )
+from usermgmt_server.adapters.dynamodb.outbox import event_puts
 from usermgmt_server.adapters.dynamodb.repository import UtcClock
 from usermgmt_server.adapters.dynamodb.schema import TTL_ATTRIBUTE
+from usermgmt_server.adapters.dynamodb.transactions import condition_failed, transact
 from usermgmt_server.domain.errors import StorageUnavailable
+from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.model import LoginFailures
 from usermgmt_server.domain.ports import Clock
 
@@ -117,11 +124,25 @@ class DynamoLoginFailureStore:
             "storage is temporarily unavailable (record login failure: contention)"
         )
 
-    async def lock(self, subject: str, *, until: datetime | None, hard: bool) -> None:
+    async def lock(
+        self,
+        subject: str,
+        *,
+        until: datetime | None,
+        hard: bool,
+        events: Sequence[DomainEvent] = (),
+    ) -> None:
         """Lock for good (``hard``: the counter loses its TTL), or until ``until`` unless an
-        existing lock already lasts at least as long."""
+        existing lock already lasts at least as long.
+
+        The outbox ``events`` are written in the same transaction, and only if the lock changed:
+        not when an existing lock lasts at least as long, nor when a hard lock is already set.
+        """
         if not hard and until is None:
             raise ValueError("a lock that is not hard needs an end")
+        if events:
+            await self._lock_with_events(subject, until=until, hard=hard, events=events)
+            return
         async with translate_storage_errors("lock sign-in"):
             if hard:
                 await self._client.update_item(
@@ -155,12 +176,65 @@ class DynamoLoginFailureStore:
                 {":one": _ONE},
             )
 
-    async def clear_failures(self, subject: str) -> None:
-        """Forget the counter and any lock of ``subject``."""
+    async def clear_failures(self, subject: str, *, events: Sequence[DomainEvent] = ()) -> None:
+        """Forget the counter and any lock of ``subject``, writing the outbox ``events`` in the
+        same transaction."""
+        key = codec.failures_key(subject)
         async with translate_storage_errors("clear login failures"):
-            await self._client.delete_item(TableName=self._table, Key=codec.failures_key(subject))
+            if not events:
+                await self._client.delete_item(TableName=self._table, Key=key)
+                return
+            items = [{"Delete": {"TableName": self._table, "Key": key}}]
+            items += event_puts(self._table, events)
+            if await transact(self._client, "clear login failures", items):
+                raise UnexpectedCondition("an event id is already stored")
 
     # -- helpers ------------------------------------------------------------------------------
+
+    async def _lock_with_events(
+        self,
+        subject: str,
+        *,
+        until: datetime | None,
+        hard: bool,
+        events: Sequence[DomainEvent],
+    ) -> None:
+        """The lock as an ``Update`` in one transaction with the events' items.
+
+        Unlike the plain hard lock, a hard lock here is conditional on not being set yet, so a
+        repeated hard lock announces nothing.
+        """
+        if hard:
+            expression = "SET #hard = :true REMOVE #ttl"
+            condition = "NOT (#hard = :true)"
+            values: Item = {":true": _TRUE}
+        else:
+            assert until is not None
+            expression = "SET #until = :until, #ttl = if_not_exists(#ttl, :exp)"
+            condition = "(attribute_not_exists(#until) OR #until < :until) AND NOT (#hard = :true)"
+            values = {
+                ":until": {"S": codec.format_time(until)},
+                ":exp": {"N": str(codec.epoch_seconds(until))},
+                ":true": _TRUE,
+            }
+        used = " ".join((expression, condition))
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": codec.failures_key(subject),
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {k: v for k, v in _NAMES.items() if k in used},
+                "ExpressionAttributeValues": values,
+            }
+        }
+        async with translate_storage_errors("lock sign-in"):
+            codes = await transact(
+                self._client, "lock sign-in", [update, *event_puts(self._table, events)]
+            )
+        if codes is None or condition_failed(codes, 0):
+            return
+        raise UnexpectedCondition("an event id is already stored")
 
     async def _update(
         self,

@@ -1,9 +1,11 @@
 """``UserRepository`` on one DynamoDB table (layout in ``schema``).
 
 Every change is one ``TransactWriteItems`` call: the user item plus one guard item per unique
-normalised attribute (username, e-mail) and, on registration, the idempotency record. Each item
-carries its own condition, so DynamoDB either applies all of them or none, and the position of a
-failed condition in ``CancellationReasons`` says which rule was broken. Optimistic locking uses
+normalised attribute (username, e-mail), on registration the idempotency record, a one-time code
+the change issues, and one outbox item per domain event describing the change (see ``outbox``).
+Each item carries its own condition, so DynamoDB either applies all of them or none (a refused
+change publishes no event), and the position of a failed condition in ``CancellationReasons``
+says which rule was broken. Optimistic locking uses
 the ``version`` attribute. Transactions cancelled only by conflicts with concurrent transactions
 are retried a few times (nothing was written), then reported as ``StorageUnavailable``.
 
@@ -31,6 +33,7 @@ never walks a whole large table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +47,7 @@ from usermgmt_server.adapters.dynamodb.errors import (
     error_code,
     translate_storage_errors,
 )
+from usermgmt_server.adapters.dynamodb.outbox import event_puts
 from usermgmt_server.adapters.dynamodb.schema import LIST_INDEX, LIST_SORT_KEY, TTL_ATTRIBUTE
 from usermgmt_server.adapters.dynamodb.transactions import condition_failed as _failed
 from usermgmt_server.adapters.dynamodb.transactions import transact
@@ -54,6 +58,7 @@ from usermgmt_server.domain.errors import (
     UsernameTaken,
     UserNotFound,
 )
+from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.model import (
     CodePurpose,
     IdempotencyRecord,
@@ -108,11 +113,21 @@ class DynamoUserRepository:
 
     # -- writes -------------------------------------------------------------------------------
 
-    async def create(self, user: User, idempotency: IdempotencyRecord | None = None) -> None:
-        """Store a new account, its guards and the idempotency record in one transaction.
+    async def create(
+        self,
+        user: User,
+        idempotency: IdempotencyRecord | None = None,
+        *,
+        events: Sequence[DomainEvent] = (),
+        code: OneTimeCode | None = None,
+    ) -> None:
+        """Store a new account, its guards, the idempotency record, ``code`` and the outbox
+        ``events`` in one transaction.
 
-        Raises ``DuplicateRequest`` (checked first), ``UsernameTaken`` or ``EmailTaken``.
+        Raises ``DuplicateRequest`` (checked first), ``UsernameTaken`` or ``EmailTaken``; nothing
+        is written then, events included.
         """
+        _check_code_owner(code, user)
         items = [
             self._put(codec.user_to_item(user, self._shard_count), _NOT_EXISTS),
             self._put(self._guard(codec.username_guard_key(user.username_key), user), _NOT_EXISTS),
@@ -135,6 +150,9 @@ class DynamoUserRepository:
                     values={":now": {"N": str(int(now.timestamp()))}},
                 )
             )
+        if code is not None:
+            items.append(self._put_code(code))
+        items += event_puts(self._table, events)
         async with translate_storage_errors("create user"):
             codes = await self._transact("create user", items)
         if codes is None:
@@ -145,23 +163,34 @@ class DynamoUserRepository:
             raise UsernameTaken()
         if _failed(codes, email_index):
             raise EmailTaken()
-        raise UnexpectedCondition("a new user id is already stored")
+        raise UnexpectedCondition("a new user id or event id is already stored")
 
     async def update(
-        self, before: User, after: User, *, consume_code: OneTimeCode | None = None
+        self,
+        before: User,
+        after: User,
+        *,
+        consume_code: OneTimeCode | None = None,
+        events: Sequence[DomainEvent] = (),
+        code: OneTimeCode | None = None,
     ) -> None:
-        """Replace ``before`` (matched by version) with ``after`` and move changed guards.
+        """Replace ``before`` (matched by version) with ``after`` and move changed guards, in one
+        transaction with the outbox ``events`` and a new ``code`` (replacing the user's code of
+        that purpose).
 
         The password hash is only written when it changed, so a concurrent rehash survives.
         With ``consume_code``, the code's item is deleted in the same transaction, on condition
-        that it still holds that code's hash. Raises ``CodeConsumed`` (checked first) when the
-        code is gone or was replaced, ``UserNotFound``, ``EtagMismatch``, ``UsernameTaken`` or
-        ``EmailTaken``; nothing is written in any of these cases.
+        that it still holds that code's hash (if ``code`` has the same purpose, it replaces the
+        consumed code under that condition instead). Raises ``CodeConsumed`` (checked first)
+        when the code is gone or was replaced, ``UserNotFound``, ``EtagMismatch``,
+        ``UsernameTaken`` or ``EmailTaken``; nothing is written in any of these cases, events
+        included.
         """
         if before.user_id != after.user_id:
             raise ValueError("an update cannot change the user id")
         if consume_code is not None and consume_code.user_id != after.user_id:
             raise ValueError("a code can only be consumed by an update of its own user")
+        _check_code_owner(code, after)
         attributes = codec.user_attributes(after)
         if after.password_hash != before.password_hash:
             attributes["password_hash"] = {"S": after.password_hash}
@@ -208,18 +237,23 @@ class DynamoUserRepository:
                 )
         code_index = None
         if consume_code is not None:
+            # One transaction may touch an item only once: a new code of the consumed code's
+            # purpose overwrites it under the same condition.
+            unchanged = {
+                "ConditionExpression": "#hash = :hash",
+                "ExpressionAttributeNames": {"#hash": "code_hash"},
+                "ExpressionAttributeValues": {":hash": {"S": consume_code.code_hash}},
+            }
             code_index = len(items)
-            items.append(
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": codec.code_key(consume_code.user_id, consume_code.purpose),
-                        "ConditionExpression": "#hash = :hash",
-                        "ExpressionAttributeNames": {"#hash": "code_hash"},
-                        "ExpressionAttributeValues": {":hash": {"S": consume_code.code_hash}},
-                    }
-                }
-            )
+            if code is not None and code.purpose is consume_code.purpose:
+                items.append({"Put": {**self._put_code(code)["Put"], **unchanged}})
+                code = None
+            else:
+                key = codec.code_key(consume_code.user_id, consume_code.purpose)
+                items.append({"Delete": {"TableName": self._table, "Key": key, **unchanged}})
+        if code is not None:
+            items.append(self._put_code(code))
+        items += event_puts(self._table, events)
         async with translate_storage_errors("update user"):
             codes = await self._transact("update user", items)
             if codes is None:
@@ -232,10 +266,13 @@ class DynamoUserRepository:
             raise UsernameTaken()
         if _failed(codes, email_index):
             raise EmailTaken()
-        raise UnexpectedCondition("a guard of the user belongs to another account")
+        raise UnexpectedCondition(
+            "a guard of the user belongs to another account, or an event id is reused"
+        )
 
-    async def delete(self, user: User) -> None:
-        """Remove the account (matched by version) and its guards in one transaction.
+    async def delete(self, user: User, *, events: Sequence[DomainEvent] = ()) -> None:
+        """Remove the account (matched by version) and its guards in one transaction, with the
+        outbox ``events``.
 
         The same transaction deletes the account's one-time codes and its failed sign-in
         counter (a hard lock has no TTL and would otherwise stay forever). Refresh-token items
@@ -261,13 +298,16 @@ class DynamoUserRepository:
         leftovers = [codec.code_key(user.user_id, purpose) for purpose in CodePurpose]
         leftovers.append(codec.failures_key(user.user_id))
         items += [{"Delete": {"TableName": self._table, "Key": key}} for key in leftovers]
+        items += event_puts(self._table, events)
         async with translate_storage_errors("delete user"):
             codes = await self._transact("delete user", items)
             if codes is None:
                 return
             if _failed(codes, 0):
                 raise await self._missing_or_changed(user.user_id)
-        raise UnexpectedCondition("a guard of the user belongs to another account")
+        raise UnexpectedCondition(
+            "a guard of the user belongs to another account, or an event id is reused"
+        )
 
     async def replace_password_hash(self, user: User, new_hash: str) -> None:
         """Swap the hash if it is still ``user.password_hash``; the version stays the same.
@@ -438,6 +478,10 @@ class DynamoUserRepository:
             put["ExpressionAttributeValues"] = values
         return {"Put": put}
 
+    def _put_code(self, code: OneTimeCode) -> dict[str, Any]:
+        """Store ``code``, replacing the user's code of that purpose (as ``CodeStore`` does)."""
+        return {"Put": {"TableName": self._table, "Item": codec.code_to_item(code)}}
+
     def _release(self, guard_key: Item, owner: User) -> dict[str, Any]:
         """Delete a guard, but only if ``owner`` holds it."""
         return {
@@ -453,6 +497,11 @@ class DynamoUserRepository:
     @staticmethod
     def _guard(key: Item, owner: User) -> Item:
         return {**key, "user_id": {"S": owner.user_id}}
+
+
+def _check_code_owner(code: OneTimeCode | None, user: User) -> None:
+    if code is not None and code.user_id != user.user_id:
+        raise ValueError("a change of an account can only issue a code of that account")
 
 
 __all__ = ["DynamoUserRepository", "UtcClock"]
