@@ -1,4 +1,5 @@
-"""Long-lived aiobotocore clients for DynamoDB and SNS, one of each per process."""
+"""Long-lived aiobotocore clients for DynamoDB and SNS (and, for the notifier, SQS and SES),
+one of each per process."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 
 import aioboto3
 from aiobotocore.config import AioConfig
+
+# SQS long polls hold a ReceiveMessage call open for up to 20 seconds.
+SQS_MAX_WAIT_SECONDS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +46,26 @@ class AwsSettings:
 
 @dataclass(frozen=True, slots=True)
 class AwsClients:
-    """The open clients; valid until the ``open_aws_clients`` block ends."""
+    """The open clients; valid until the ``open_aws_clients`` block ends.
+
+    ``sqs`` and ``sesv2`` are ``None`` unless the clients were opened with ``messaging=True``.
+    """
 
     dynamodb: Any
     sns: Any
+    sqs: Any = None
+    sesv2: Any = None
 
 
 @asynccontextmanager
-async def open_aws_clients(settings: AwsSettings) -> AsyncIterator[AwsClients]:
-    """Create the DynamoDB and SNS clients from one session; close both on exit."""
+async def open_aws_clients(
+    settings: AwsSettings, *, messaging: bool = False
+) -> AsyncIterator[AwsClients]:
+    """Create the DynamoDB and SNS clients from one session; close them on exit.
+
+    ``messaging=True`` also opens SQS and SES (v2) clients, for the notifier. The SQS client's
+    read timeout is extended by the longest long poll so that waiting is not a timeout.
+    """
     session = aioboto3.Session(region_name=settings.region, **dict(settings.credentials or {}))
     config = settings.client_config()
     async with AsyncExitStack() as stack:
@@ -60,7 +75,18 @@ async def open_aws_clients(settings: AwsSettings) -> AsyncIterator[AwsClients]:
         sns = await stack.enter_async_context(
             session.client("sns", endpoint_url=settings.endpoint_url, config=config)
         )
-        yield AwsClients(dynamodb=dynamodb, sns=sns)
+        sqs = sesv2 = None
+        if messaging:
+            sqs_config = config.merge(
+                AioConfig(read_timeout=settings.read_timeout + SQS_MAX_WAIT_SECONDS)
+            )
+            sqs = await stack.enter_async_context(
+                session.client("sqs", endpoint_url=settings.endpoint_url, config=sqs_config)
+            )
+            sesv2 = await stack.enter_async_context(
+                session.client("sesv2", endpoint_url=settings.endpoint_url, config=config)
+            )
+        yield AwsClients(dynamodb=dynamodb, sns=sns, sqs=sqs, sesv2=sesv2)
 
 
 __all__ = ["AwsClients", "AwsSettings", "open_aws_clients"]
