@@ -442,7 +442,9 @@ async def subscribe_queue(
     filter_policy: dict[str, Any] | None = None,
     raw: bool = True,
 ) -> SubscribedQueue:
-    """Create queue ``name`` and subscribe it to the topic (raw delivery unless told)."""
+    """Create queue ``name`` and subscribe it to the topic (raw delivery unless told); the
+    topic is created first when missing."""
+    await sns.create_topic(Name=topic_arn.rpartition(":")[2])
     url = (await sqs.create_queue(QueueName=name))["QueueUrl"]
     attributes = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     arn = attributes["Attributes"]["QueueArn"]
@@ -525,7 +527,8 @@ def cloudevents(messages: list[Message]) -> list[dict[str, Any]]:
 
 class TcpProxy:
     """A TCP forwarder from 127.0.0.1 to an ``http://host:port`` endpoint that can be stopped
-    (new connections are refused, open ones cut) and started again on the same port."""
+    (new connections are refused, open ones cut) and started again on the same port; started
+    with ``hold=True`` it accepts connections but never answers (a peer that hangs)."""
 
     def __init__(self, target_url: str) -> None:
         import socket
@@ -538,6 +541,7 @@ class TcpProxy:
             self.port: int = probe.getsockname()[1]
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.hold = False
         self.connections = 0
 
     @property
@@ -545,8 +549,9 @@ class TcpProxy:
         """The endpoint URL clients use instead of the target's."""
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
-        """Accept and forward connections."""
+    async def start(self, *, hold: bool = False) -> None:
+        """Accept connections and forward them (or, with ``hold``, keep them unanswered)."""
+        self.hold = hold
         if self._server is None:
             self._server = await asyncio.start_server(
                 self._forward, "127.0.0.1", self.port, reuse_address=True
@@ -566,6 +571,16 @@ class TcpProxy:
     ) -> None:
         self.connections += 1
         self._writers.add(client_writer)
+        if self.hold:
+            try:
+                while await client_reader.read(65536):
+                    pass
+            except OSError:
+                pass
+            finally:
+                self._writers.discard(client_writer)
+                client_writer.transport.abort()
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
         except OSError:
@@ -640,3 +655,104 @@ async def wait_for(
         if loop.time() > deadline:
             return False
         await asyncio.sleep(every)
+
+
+FROM_ADDRESS = "no-reply@usermgmt.local"
+
+
+@dataclass
+class NotifierUnderTest:
+    """An in-process notifier worker on its own queue (with DLQ) subscribed to the topic."""
+
+    clients: Any
+    pipeline: Any
+    worker: Any
+
+    async def deliver_all(self, *, within: float = 20.0) -> int:
+        """Poll until a poll comes back empty (or ``within`` passes); messages handled."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        handled = 0
+        while loop.time() < deadline:
+            count = await self.worker.poll_once()
+            if not count:
+                break
+            handled += count
+        return handled
+
+
+@asynccontextmanager
+async def notifier_under_test(
+    moto_endpoint: str,
+    table_name: str,
+    *,
+    max_receive_count: int = 5,
+    visibility_timeout: int = 30,
+    clock: Any = None,
+) -> AsyncIterator[NotifierUnderTest]:
+    """Build the notification queue, its DLQ and subscription, verify the sender address in
+    SES, and yield a worker (short polls) delivering through SES and SNS on the moto server.
+    The queues and the subscription are removed on exit."""
+    from usermgmt_server.adapters.security.system import SystemClock
+    from usermgmt_server.notifier.markers import NotificationMarkers
+    from usermgmt_server.notifier.resources import (
+        ensure_email_identity,
+        ensure_notification_pipeline,
+    )
+    from usermgmt_server.notifier.senders import Senders, SesEmailSender, SnsSmsSender
+    from usermgmt_server.notifier.worker import NotifierWorker
+
+    async with open_aws_clients(moto_settings(moto_endpoint), messaging=True) as clients:
+        await clients.sns.create_topic(Name=TOPIC_ARN.rpartition(":")[2])
+        pipeline = await ensure_notification_pipeline(
+            clients,
+            TOPIC_ARN,
+            f"notify-{uuid.uuid4().hex[:10]}",
+            max_receive_count=max_receive_count,
+            visibility_timeout=visibility_timeout,
+        )
+        try:
+            await ensure_email_identity(clients.sesv2, FROM_ADDRESS)
+            worker = NotifierWorker(
+                clients.sqs,
+                pipeline.queue_url,
+                Senders(
+                    email=SesEmailSender(clients.sesv2, FROM_ADDRESS),
+                    sms=SnsSmsSender(clients.sns),
+                ),
+                NotificationMarkers(clients.dynamodb, table_name),
+                clock or SystemClock(),
+                wait_seconds=0,
+                visibility_timeout=visibility_timeout,
+            )
+            yield NotifierUnderTest(clients, pipeline, worker)
+        finally:
+            await clients.sns.unsubscribe(SubscriptionArn=pipeline.subscription_arn)
+            await clients.sqs.delete_queue(QueueUrl=pipeline.queue_url)
+            await clients.sqs.delete_queue(QueueUrl=pipeline.dlq_url)
+
+
+class OutputCollector:
+    """Reads a child process's stdout and stderr as it writes them (so it never blocks on a
+    full pipe) and keeps every line."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._tasks = [
+            asyncio.ensure_future(self._read(process.stdout, self.stdout)),
+            asyncio.ensure_future(self._read(process.stderr, self.stderr)),
+        ]
+
+    @staticmethod
+    async def _read(stream: asyncio.StreamReader | None, lines: list[str]) -> None:
+        if stream is None:
+            return
+        while line := await stream.readline():
+            lines.append(line.decode("utf-8", "replace").rstrip("\n"))
+
+    async def finish(self, within: float = 10.0) -> None:
+        """Wait until both pipes are closed (the process exited)."""
+        await asyncio.wait(self._tasks, timeout=within)
+        for task in self._tasks:
+            task.cancel()
