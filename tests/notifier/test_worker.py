@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from datetime import timedelta
+
+import pytest
 
 from tests.notifier.support import (
     FROM_ADDRESS,
@@ -16,7 +19,7 @@ from tests.notifier.support import (
     sent_sms,
 )
 from usermgmt_server.adapters.dynamodb.clients import AwsClients
-from usermgmt_server.adapters.events.cloudevents import message_body
+from usermgmt_server.adapters.events.cloudevents import message_body, to_cloudevent
 from usermgmt_server.adapters.security.system import ManualClock
 from usermgmt_server.domain.events import (
     NOTIFY_PASSWORD_RESET_CODE,
@@ -237,3 +240,31 @@ async def test_run_delivers_until_stopped(
     finally:
         worker.stop()
         await asyncio.wait_for(task, timeout=3)
+
+
+async def test_logs_name_the_event_but_never_the_recipient_or_code(
+    make_worker: WorkerFactory,
+    publish,
+    messaging: AwsClients,
+    pipeline: PipelineInfo,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="usermgmt_server")
+    sent = notification(NOTIFY_VERIFICATION_CODE, code="246802")
+    failed = notification(NOTIFY_PASSWORD_RESET_CODE, code="864200")
+    poison = {**to_cloudevent(notification(code="975310")), "type": "usermgmt.notification.x.v1"}
+    await publish(sent)
+    await messaging.sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=json.dumps(poison))
+    await make_worker().poll_once()
+    await publish(failed)
+    await make_worker(from_address="unverified@nowhere.test").poll_once()
+
+    records = [r for r in caplog.records if r.name.startswith("usermgmt_server")]
+    logged = " ".join(f"{r.getMessage()} {vars(r)}" for r in records)
+    assert {r.__dict__.get("outcome") for r in records} >= {"sent", "poison", "failed"}
+    for event in (sent, failed):
+        assert event.event_id in logged
+        assert str(event.data["recipient"]) not in logged
+        assert str(event.data["code"]) not in logged
+    assert poison["id"] in logged and "975310" not in logged
+    assert "unverified@nowhere.test" not in logged
