@@ -31,6 +31,7 @@ from usermgmt_server.adapters.dynamodb import (
 from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, open_aws_clients
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
 from usermgmt_server.adapters.dynamodb.resources import create_resources, table_is_reachable
+from usermgmt_server.adapters.events.cloudevents import opened
 from usermgmt_server.adapters.events.publisher import SnsEventPublisher
 from usermgmt_server.adapters.events.relay import EventObserver, OutboxRelay, Publisher
 from usermgmt_server.adapters.events.sweeper import OutboxSweeper
@@ -39,6 +40,7 @@ from usermgmt_server.adapters.security.common_passwords import load_common_passw
 from usermgmt_server.adapters.security.keyed_hash import HmacKeyedHasher, derive_key
 from usermgmt_server.adapters.security.page_tokens import SignedPageTokens
 from usermgmt_server.adapters.security.passwords import Argon2Parameters, Argon2PasswordHasher
+from usermgmt_server.adapters.security.sealing import AesGcmSealer
 from usermgmt_server.adapters.security.signing_keys import KeySet, SigningKey
 from usermgmt_server.adapters.security.system import RandomUserIds, SystemClock
 from usermgmt_server.api.auth_servicer import AuthServicer
@@ -163,7 +165,8 @@ class Application:
         )
         keyed_hasher = HmacKeyedHasher(secret)
         table = settings.table_name
-        relay = await self._start_events(clients, aws, topic_arn, clock)
+        sealer = AesGcmSealer(derive_key(secret, "outbox-seal"))
+        relay = await self._start_events(clients, aws, topic_arn, clock, sealer)
         users = DynamoUserRepository(clients.dynamodb, table, clock=clock)
         failures = DynamoLoginFailureStore(clients.dynamodb, table, clock=clock)
         policy = PasswordPolicy(
@@ -173,6 +176,7 @@ class Application:
             users=users,
             codes=DynamoCodeStore(clients.dynamodb, table, clock=clock),
             relay=relay,
+            sealer=sealer,
             keyed_hasher=keyed_hasher,
             clock=clock,
             rules=CodeRules(
@@ -269,7 +273,12 @@ class Application:
         return endpoint
 
     async def _start_events(
-        self, clients: AwsClients, aws: AwsSettings, topic_arn: str | None, clock: Clock
+        self,
+        clients: AwsClients,
+        aws: AwsSettings,
+        topic_arn: str | None,
+        clock: Clock,
+        sealer: AesGcmSealer,
     ) -> OutboxRelay:
         """The relay that publishes committed events, and the sweeper for what it leaves."""
         settings = self._settings
@@ -284,8 +293,10 @@ class Application:
             logger.warning("USERMGMT_TOPIC_ARN is not set: events stay in the outbox")
             publisher: Publisher = _NoTopic()
         else:
-            publisher = SnsEventPublisher(sns, topic_arn)
-        relay = OutboxRelay(publisher, outbox, observer=self._observer)
+            publisher = SnsEventPublisher(sns, topic_arn, sealer)
+        relay = OutboxRelay(
+            publisher, outbox, observer=self._observer, opener=lambda e: opened(e, sealer)
+        )
         self._stack.push_async_callback(relay.drain, settings.shutdown_grace)
         sweeper = OutboxSweeper(
             outbox,

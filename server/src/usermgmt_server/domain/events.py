@@ -49,8 +49,8 @@ _CODE_EVENT_TYPES = {
 class DomainEvent:
     """One fact about a user, with a stable id (CloudEvents ``id``) for at-least-once delivery.
 
-    ``data`` is JSON-serialisable and never holds a password, hash or token; only notification
-    events carry a code (they are delivery requests for the notifier).
+    ``data`` is JSON-serialisable and never holds a password, hash or token. Code notifications
+    carry the code sealed (``sealed_code``) while stored; the publisher opens it for delivery.
     """
 
     event_id: str
@@ -143,9 +143,15 @@ def delivery(user: User, *, security: bool) -> tuple[str, str]:
     return "email", user.email
 
 
-def code_notification(user: User, code: OneTimeCode, plain_code: str, now: datetime) -> DomainEvent:
-    """Ask the notifier to deliver ``plain_code``. An e-mail verification code always goes to
-    the address it verifies; a reset code follows the user's channel."""
+SEALED_CODE = "sealed_code"
+
+
+def code_notification(
+    user: User, code: OneTimeCode, sealed_code: str, now: datetime
+) -> DomainEvent:
+    """Ask the notifier to deliver a code (``sealed_code``: encrypted while stored). An e-mail
+    verification code always goes to the address it verifies; a reset code follows the user's
+    channel."""
     if code.purpose is CodePurpose.VERIFY_EMAIL:
         channel, recipient = "email", code.target
     else:
@@ -158,8 +164,8 @@ def code_notification(user: User, code: OneTimeCode, plain_code: str, now: datet
         recipient=recipient,
         username=user.username,
         display_name=user.display_name,
-        code=plain_code,
         expires_at=code.expires_at.isoformat(),
+        **{SEALED_CODE: sealed_code},
     )
 
 

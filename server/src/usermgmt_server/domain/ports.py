@@ -176,6 +176,19 @@ class LoginFailureStore(Protocol):
         ...
 
 
+class CodeSealer(Protocol):
+    """Encrypts codes that travel inside notification events, so storage never holds them in
+    plain text (the outbox keeps events until they are published)."""
+
+    def seal(self, plain: str) -> str:
+        """The sealed form of ``plain``."""
+        ...
+
+    def unseal(self, sealed: str) -> str:
+        """The plain form; raises ``ValueError`` when ``sealed`` is not genuine."""
+        ...
+
+
 class EventRelay(Protocol):
     """Publishes events right after the transaction that wrote them to the outbox committed.
 

@@ -21,6 +21,7 @@ from usermgmt_server.domain.model import CodePurpose, OneTimeCode, Principal, Us
 from usermgmt_server.domain.ports import (
     Clock,
     CodeConsumed,
+    CodeSealer,
     CodeStore,
     EventRelay,
     KeyedHasher,
@@ -63,10 +64,12 @@ class CodeService:
         users: UserRepository,
         codes: CodeStore,
         relay: EventRelay,
+        sealer: CodeSealer,
         keyed_hasher: KeyedHasher,
         clock: Clock,
         rules: CodeRules,
     ) -> None:
+        self._sealer = sealer
         self._users = users
         self._codes = codes
         self._relay = relay
@@ -87,7 +90,8 @@ class CodeService:
             created_at=now,
             expires_at=now + self._rules.ttl,
         )
-        return PreparedCode(code, plain, events.code_notification(user, code, plain, now))
+        notification = events.code_notification(user, code, self._sealer.seal(plain), now)
+        return PreparedCode(code, plain, notification)
 
     async def issue(
         self, user: User, purpose: CodePurpose, target: str, *, return_code: bool = False

@@ -13,9 +13,9 @@ pending, and no global order: ``pending`` merges what it read from every shard.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from usermgmt_server.adapters.dynamodb import codec
 from usermgmt_server.adapters.dynamodb.codec import Item
@@ -24,6 +24,8 @@ from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.ports import OutboxBacklog
 
 _NOT_EXISTS = "attribute_not_exists(pk)"
+
+_T = TypeVar("_T")
 
 
 def event_puts(table_name: str, events: Sequence[DomainEvent]) -> list[dict[str, Any]]:
@@ -82,7 +84,7 @@ class DynamoOutbox:
         async with translate_storage_errors("read outbox"):
             while active and len(items) < limit:
                 shares = _share(limit - len(items), list(active))
-                pages = await asyncio.gather(
+                pages = await _all(
                     *(
                         self._client.query(
                             **self._pending_query(shard, before, size, active[shard])
@@ -117,9 +119,7 @@ class DynamoOutbox:
         capacity), so call it at the sweeper's pace, not per request.
         """
         async with translate_storage_errors("measure outbox"):
-            shards = await asyncio.gather(
-                *(self._shard_backlog(shard) for shard in range(self._shard_count))
-            )
+            shards = await _all(*(self._shard_backlog(shard) for shard in range(self._shard_count)))
         count = sum(shard_count for shard_count, _ in shards)
         times = [oldest for _, oldest in shards if oldest is not None]
         return OutboxBacklog(count=count, oldest=min(times) if times else None)
@@ -168,6 +168,16 @@ class DynamoOutbox:
             start = page.get("LastEvaluatedKey")
             if not start:
                 return count, oldest
+
+
+async def _all(*calls: Awaitable[_T]) -> list[_T]:
+    """Run ``calls`` concurrently and wait for every one of them, then raise the first failure
+    if any (so that no query outlives the operation that started it)."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return cast(list[_T], results)
 
 
 def _share(total: int, shards: list[int]) -> dict[int, int]:

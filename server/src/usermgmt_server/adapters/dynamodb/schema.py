@@ -6,8 +6,11 @@ Single-table design; every item has a string partition key ``pk`` and sort key `
   email, email_key, display_name, state (enum name), email_verified, roles (list of strings,
   possibly empty), create_time and update_time (ISO-8601 UTC with microseconds), version (N),
   password_hash, password_change_required (BOOL), pending_email (possibly empty),
-  tokens_valid_after (ISO-8601, absent when unset), and the listing keys gsi1pk and gsi1sk.
-  Items written before the last three existed read as false, "" and unset.
+  tokens_valid_after (ISO-8601, absent when unset), notification_channel (enum name: EMAIL,
+  SMS, NONE), phone_number (E.164 or empty), and the listing keys gsi1pk and gsi1sk. Items
+  written before the newer attributes existed read password_change_required as false,
+  pending_email and phone_number as "", tokens_valid_after as unset and notification_channel
+  as EMAIL.
 - username guard: ``pk = USERNAME#<username_key>``, ``sk = GUARD``; user_id of the holder.
 - e-mail guard: ``pk = EMAIL#<email_key>``, ``sk = GUARD``; user_id of the holder (only for a
   non-empty e-mail address: the bootstrap administrator may have none).
@@ -24,6 +27,13 @@ Single-table design; every item has a string partition key ``pk`` and sort key `
 - failed sign-ins: ``pk = FAILURES#<subject>`` (a user id or ``login:<login key>``),
   ``sk = COUNTER``; count (N), locked_until (ISO-8601, absent when unset), hard_locked (BOOL,
   absent when unset) and expires_at (TTL; removed by a hard lock, which must not expire).
+- outbox event: ``pk = OUTBOX#<shard:02d>`` (one of 8 shards, a stable hash of the event id),
+  ``sk = <time>#<event_id>`` (time as ISO-8601 UTC with microseconds, so a shard reads oldest
+  first); event_id, type, subject, time, and data (the event's data as JSON text with sorted
+  keys). Written in the transaction of the change it describes, deleted once published; no
+  TTL, since an event must never vanish unpublished.
+- lease: ``pk = LEASE#<name>``, ``sk = LEASE``; owner, until (ISO-8601, the end of the lease)
+  and expires_at (TTL, ``until`` rounded up; only tidies up, the lease is free after ``until``).
 
 Only user items carry ``gsi1pk = USERS#<shard:02d>`` and ``gsi1sk = <user_id>``, so the
 ``users-by-shard`` index is sparse: it holds exactly the accounts, spread over a fixed number of

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
-from usermgmt_server.domain.events import DomainEvent
+from usermgmt_server.domain.events import SEALED_CODE, DomainEvent
+from usermgmt_server.domain.ports import CodeSealer
 
 SOURCE = "usermgmt"
 SCHEMA_VERSION = "1"
+
+
+def opened(event: DomainEvent, sealer: CodeSealer) -> DomainEvent:
+    """``event`` as delivered: a sealed code is replaced by the code itself (the notifier needs
+    it; SNS and SQS encrypt it at rest)."""
+    sealed = event.data.get(SEALED_CODE)
+    if not isinstance(sealed, str):
+        return event
+    data = {key: value for key, value in event.data.items() if key != SEALED_CODE}
+    data["code"] = sealer.unseal(sealed)
+    return replace(event, data=data)
 
 
 def to_cloudevent(event: DomainEvent) -> dict[str, Any]:

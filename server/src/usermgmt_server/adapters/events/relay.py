@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from usermgmt_server.domain.events import DomainEvent
@@ -40,8 +40,10 @@ class OutboxRelay:
         outbox: Outbox,
         *,
         observer: EventObserver | None = None,
+        opener: Callable[[DomainEvent], DomainEvent] = lambda event: event,
         max_in_flight: int = 64,
     ) -> None:
+        self._opener = opener
         self._publisher = publisher
         self._outbox = outbox
         self._observer = observer
@@ -64,7 +66,7 @@ class OutboxRelay:
 
     async def _deliver(self, event: DomainEvent) -> None:
         if self._observer is not None:
-            await self._observer.observe(event)
+            await self._observer.observe(self._opener(event))
         async with self._slots:
             try:
                 await self._publisher.publish(event)
