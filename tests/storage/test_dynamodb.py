@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from tests.storage.backends import DynamoBackend
 from tests.storage.factories import (
     make_code,
+    make_event,
     make_family,
     make_record,
     make_user,
@@ -23,7 +24,9 @@ from tests.storage.factories import (
 )
 from usermgmt_server.adapters.dynamodb import (
     DynamoCodeStore,
+    DynamoLeaseStore,
     DynamoLoginFailureStore,
+    DynamoOutbox,
     DynamoRefreshTokenStore,
     codec,
 )
@@ -34,6 +37,7 @@ from usermgmt_server.adapters.dynamodb.resources import create_resources, table_
 from usermgmt_server.adapters.dynamodb.schema import LIST_INDEX, TTL_ATTRIBUTE, table_definition
 from usermgmt_server.adapters.security.system import ManualClock
 from usermgmt_server.domain.errors import InvalidPageToken, StorageUnavailable, UsernameTaken
+from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.model import CodePurpose, NotificationChannel, UserState
 
 CLOSED_PORT = "http://127.0.0.1:9"
@@ -307,6 +311,143 @@ async def test_a_soft_lock_without_a_counter_expires_with_the_lock(dynamo: Dynam
     assert "count" not in item
 
 
+# -- outbox and leases --------------------------------------------------------------------------
+
+
+async def test_outbox_items_follow_the_documented_layout(dynamo: DynamoBackend) -> None:
+    event = make_event(
+        "user-1",
+        datetime(2025, 1, 2, 3, 4, 5, 60, tzinfo=UTC),
+        event_type="usermgmt.user.locked.v1",
+        data={"z": 1, "a": ["é", None], "hard": True},
+    )
+    await dynamo.failures.clear_failures("user-1", events=[event])
+
+    [item] = (await _raw_items(dynamo)).values()
+
+    shard = codec.shard_of(event.event_id, 8)
+    assert item == {
+        "pk": {"S": f"OUTBOX#{shard:02d}"},
+        "sk": {"S": f"2025-01-02T03:04:05.000060+00:00#{event.event_id}"},
+        "event_id": {"S": event.event_id},
+        "type": {"S": "usermgmt.user.locked.v1"},
+        "subject": {"S": "user-1"},
+        "time": {"S": "2025-01-02T03:04:05.000060+00:00"},
+        "data": {"S": '{"a": ["\\u00e9", null], "hard": true, "z": 1}'},
+    }
+    assert TTL_ATTRIBUTE not in item
+    assert codec.outbox_key(event) == {"pk": item["pk"], "sk": item["sk"]}
+
+
+def test_events_round_trip_exactly() -> None:
+    east = timezone(timedelta(hours=5, minutes=30))
+    event = make_event("someone", datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=east))
+
+    stored = codec.event_from_item(codec.event_to_item(event))
+
+    assert stored == event
+    assert stored.time.tzinfo is UTC
+    empty = replace(event, data={})
+    assert codec.event_from_item(codec.event_to_item(empty)) == empty
+    with pytest.raises(ValueError, match="timezone-aware"):
+        codec.event_to_item(replace(event, time=datetime(2025, 1, 1)))
+
+
+def _event_ids_by_shard(per_shard: int, shard_count: int = 8) -> dict[int, list[str]]:
+    ids: dict[int, list[str]] = {shard: [] for shard in range(shard_count)}
+    n = 0
+    while min(len(found) for found in ids.values()) < per_shard:
+        shard = codec.shard_of(f"event-{n}", shard_count)
+        if len(ids[shard]) < per_shard:
+            ids[shard].append(f"event-{n}")
+        n += 1
+    return ids
+
+
+async def test_pending_shares_the_limit_out_among_the_shards(dynamo: DynamoBackend) -> None:
+    start = dynamo.clock.now()
+    by_shard: dict[int, list[DomainEvent]] = {}
+    for shard, ids in _event_ids_by_shard(3).items():
+        # Shard 7's events are the oldest, so arrival order differs from shard order.
+        times = [start + timedelta(seconds=10 * k + 7 - shard) for k in range(len(ids))]
+        by_shard[shard] = [make_event(event_id=i, time=t) for i, t in zip(ids, times, strict=True)]
+    await dynamo.failures.clear_failures("x", events=[e for es in by_shard.values() for e in es])
+    outbox, later = DynamoOutbox(dynamo.client, dynamo.table_name), start + timedelta(days=1)
+
+    one_each = await outbox.pending(written_before=later, limit=8)
+    assert {e.event_id for e in one_each} == {es[0].event_id for es in by_shard.values()}
+    assert [e.time for e in one_each] == sorted(e.time for e in one_each)
+    for _ in range(3):
+        batch = await outbox.pending(written_before=later, limit=12)
+        assert len(batch) == 12
+        for shard, events in by_shard.items():
+            taken = [e for e in batch if codec.shard_of(e.event_id, 8) == shard]
+            assert 1 <= len(taken) <= 2 and taken == events[: len(taken)]
+
+
+async def test_pending_gives_a_busy_shard_what_the_others_leave(dynamo: DynamoBackend) -> None:
+    ids = _event_ids_by_shard(12)
+    start = dynamo.clock.now()
+    busy = [make_event(event_id=i, time=start + timedelta(seconds=n)) for n, i in enumerate(ids[0])]
+    quiet = make_event(event_id=ids[5][0], time=start + timedelta(hours=1))
+    await dynamo.failures.clear_failures("x", events=[*busy, quiet])
+    outbox = DynamoOutbox(dynamo.client, dynamo.table_name)
+
+    batch = await outbox.pending(written_before=start + timedelta(days=1), limit=10)
+
+    assert batch == [*busy[:9], quiet]
+
+
+async def test_a_reused_event_id_is_a_bug_and_writes_nothing(dynamo: DynamoBackend) -> None:
+    event = make_event("someone", dynamo.clock.now())
+    await dynamo.failures.clear_failures("someone", events=[event])
+    before = await _raw_items(dynamo)
+    user = make_user()
+
+    with pytest.raises(UnexpectedCondition):
+        await dynamo.repository.create(user, events=[event])
+    with pytest.raises(UnexpectedCondition):
+        await dynamo.codes.save_code(make_code(user, dynamo.clock.now()), events=[event])
+    with pytest.raises(UnexpectedCondition):
+        await dynamo.failures.lock("someone", until=None, hard=True, events=[event])
+    with pytest.raises(UnexpectedCondition):
+        await dynamo.failures.clear_failures("someone", events=[event])
+
+    assert await _raw_items(dynamo) == before
+
+
+async def test_lease_items_follow_the_documented_layout(dynamo: DynamoBackend) -> None:
+    now = datetime(2025, 1, 2, 3, 4, 5, 250000, tzinfo=UTC)
+    await dynamo.leases.acquire(
+        "outbox-sweeper", "owner-1", until=now + timedelta(seconds=30), now=now
+    )
+
+    [item] = (await _raw_items(dynamo)).values()
+
+    assert item == {
+        "pk": {"S": "LEASE#outbox-sweeper"},
+        "sk": {"S": "LEASE"},
+        "owner": {"S": "owner-1"},
+        "until": {"S": "2025-01-02T03:04:35.250000+00:00"},
+        TTL_ATTRIBUTE: {"N": str(int((now + timedelta(seconds=30)).timestamp()) + 1)},
+    }
+
+
+async def test_a_lease_is_held_until_its_last_microsecond(dynamo: DynamoBackend) -> None:
+    now = dynamo.clock.now()
+    until = now + timedelta(seconds=30)
+    assert await dynamo.leases.acquire("job", "a", until=until, now=now)
+    assert not await dynamo.leases.acquire("job", "b", until=until, now=until)
+    assert await dynamo.leases.acquire(
+        "job", "b", until=until, now=until + timedelta(microseconds=1)
+    )
+
+
+def test_outbox_shard_counts_are_bounded() -> None:
+    with pytest.raises(ValueError):
+        DynamoOutbox(object(), "users", shard_count=0)
+
+
 # -- cursors ------------------------------------------------------------------------------------
 
 
@@ -419,7 +560,8 @@ async def test_the_stores_report_unreachable_storage(unreachable: AwsClients) ->
     codes = DynamoCodeStore(client, "users")
     tokens = DynamoRefreshTokenStore(client, "users")
     failures = DynamoLoginFailureStore(client, "users")
-    code = make_code(make_user(), now)
+    outbox, leases = DynamoOutbox(client, "users"), DynamoLeaseStore(client, "users")
+    code, event = make_code(make_user(), now), make_event(time=now)
     calls = [
         codes.save_code(code),
         codes.get_code(code.user_id, code.purpose),
@@ -434,6 +576,13 @@ async def test_the_stores_report_unreachable_storage(unreachable: AwsClients) ->
         failures.lock("subject", until=now, hard=False),
         failures.lock("subject", until=None, hard=True),
         failures.clear_failures("subject"),
+        codes.save_code(code, events=[event]),
+        failures.lock("subject", until=now, hard=False, events=[event]),
+        failures.clear_failures("subject", events=[event]),
+        outbox.pending(written_before=now, limit=10),
+        outbox.remove(event),
+        outbox.backlog(),
+        leases.acquire("lease", "owner", until=now, now=now),
     ]
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert [type(result) for result in results] == [StorageUnavailable] * len(calls)

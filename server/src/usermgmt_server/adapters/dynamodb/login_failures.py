@@ -60,6 +60,10 @@ _NAMES = {
     "#blocked": "blocked_attempts",
 }
 _TRUE: dict[str, Any] = {"BOOL": True}
+_HARD_LOCK = "SET #hard = :true REMOVE #ttl"
+# A new item (the counter was cleared meanwhile) expires with its lock.
+_SOFT_LOCK = "SET #until = :until, #ttl = if_not_exists(#ttl, :exp)"
+_SOFT_LOCK_CONDITION = "(attribute_not_exists(#until) OR #until < :until) AND NOT (#hard = :true)"
 _ONE: dict[str, Any] = {"N": "1"}
 # Rounds of record_failure before giving up; each round loses only to a concurrent clear or
 # lock of the same subject, so more than one round is already rare.
@@ -148,23 +152,13 @@ class DynamoLoginFailureStore:
                 await self._client.update_item(
                     TableName=self._table,
                     Key=codec.failures_key(subject),
-                    UpdateExpression="SET #hard = :true REMOVE #ttl",
+                    UpdateExpression=_HARD_LOCK,
                     ExpressionAttributeNames={"#hard": "hard_locked", "#ttl": TTL_ATTRIBUTE},
                     ExpressionAttributeValues={":true": _TRUE},
                 )
                 return
             assert until is not None
-            # A new item (the counter was cleared meanwhile) expires with its lock.
-            await self._update(
-                subject,
-                "SET #until = :until, #ttl = if_not_exists(#ttl, :exp)",
-                "(attribute_not_exists(#until) OR #until < :until) AND NOT (#hard = :true)",
-                {
-                    ":until": {"S": codec.format_time(until)},
-                    ":exp": {"N": str(codec.epoch_seconds(until))},
-                    ":true": _TRUE,
-                },
-            )
+            await self._update(subject, _SOFT_LOCK, _SOFT_LOCK_CONDITION, _soft_lock_values(until))
 
     async def record_blocked(self, subject: str) -> None:
         """Count an attempt refused by a lock (a metric; the lock and counter stay as they are)."""
@@ -205,18 +199,11 @@ class DynamoLoginFailureStore:
         repeated hard lock announces nothing.
         """
         if hard:
-            expression = "SET #hard = :true REMOVE #ttl"
-            condition = "NOT (#hard = :true)"
-            values: Item = {":true": _TRUE}
+            expression, condition, values = _HARD_LOCK, "NOT (#hard = :true)", {":true": _TRUE}
         else:
             assert until is not None
-            expression = "SET #until = :until, #ttl = if_not_exists(#ttl, :exp)"
-            condition = "(attribute_not_exists(#until) OR #until < :until) AND NOT (#hard = :true)"
-            values = {
-                ":until": {"S": codec.format_time(until)},
-                ":exp": {"N": str(codec.epoch_seconds(until))},
-                ":true": _TRUE,
-            }
+            expression, condition = _SOFT_LOCK, _SOFT_LOCK_CONDITION
+            values = _soft_lock_values(until)
         used = " ".join((expression, condition))
         update = {
             "Update": {
@@ -274,6 +261,14 @@ class DynamoLoginFailureStore:
     def _expired(self, item: Item) -> bool:
         expires_at = codec.expires_at(item)
         return expires_at is not None and expires_at <= int(self._clock.now().timestamp())
+
+
+def _soft_lock_values(until: datetime) -> Item:
+    return {
+        ":until": {"S": codec.format_time(until)},
+        ":exp": {"N": str(codec.epoch_seconds(until))},
+        ":true": _TRUE,
+    }
 
 
 __all__ = ["DynamoLoginFailureStore"]
