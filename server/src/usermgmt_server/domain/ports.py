@@ -162,9 +162,10 @@ class LoginFailureStore(Protocol):
         until: datetime | None,
         hard: bool,
         events: Sequence[DomainEvent] = (),
-    ) -> None:
+    ) -> bool:
         """Lock sign-in until ``until`` (only ever extending an existing lock), or for good; the
-        outbox ``events`` are written in the same transaction (only if the lock changed)."""
+        outbox ``events`` are written in the same transaction only if the lock changed, which
+        the result says."""
         ...
 
     async def record_blocked(self, subject: str) -> None:

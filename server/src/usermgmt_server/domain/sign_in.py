@@ -134,16 +134,16 @@ class SignIn:
         if self._lockout.hard_locked_after(count):
             hard_now = account and count == self._lockout.hard_limit
             written = [events.locked(subject, None, now)] if hard_now else []
-            await self._failures.lock(subject, until=None, hard=True, events=written)
-            self._relay.committed(written)
+            if await self._failures.lock(subject, until=None, hard=True, events=written):
+                self._relay.committed(written)
             logger.warning("account locked until reset", extra={"subject": subject})
             return
         delay = self._lockout.delay_after(count)
         if delay is not None:
             first = account and count == self._lockout.threshold
             written = [events.locked(subject, now + delay, now)] if first else []
-            await self._failures.lock(subject, until=now + delay, hard=False, events=written)
-            self._relay.committed(written)
+            if await self._failures.lock(subject, until=now + delay, hard=False, events=written):
+                self._relay.committed(written)
 
     async def _rehash(self, user: User, password: str) -> None:
         try:

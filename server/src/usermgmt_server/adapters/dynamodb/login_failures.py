@@ -135,18 +135,18 @@ class DynamoLoginFailureStore:
         until: datetime | None,
         hard: bool,
         events: Sequence[DomainEvent] = (),
-    ) -> None:
+    ) -> bool:
         """Lock for good (``hard``: the counter loses its TTL), or until ``until`` unless an
         existing lock already lasts at least as long.
 
         The outbox ``events`` are written in the same transaction, and only if the lock changed:
         not when an existing lock lasts at least as long, nor when a hard lock is already set.
+        Returns whether the events were written (always True without events).
         """
         if not hard and until is None:
             raise ValueError("a lock that is not hard needs an end")
         if events:
-            await self._lock_with_events(subject, until=until, hard=hard, events=events)
-            return
+            return await self._lock_with_events(subject, until=until, hard=hard, events=events)
         async with translate_storage_errors("lock sign-in"):
             if hard:
                 await self._client.update_item(
@@ -192,7 +192,7 @@ class DynamoLoginFailureStore:
         until: datetime | None,
         hard: bool,
         events: Sequence[DomainEvent],
-    ) -> None:
+    ) -> bool:
         """The lock as an ``Update`` in one transaction with the events' items.
 
         Unlike the plain hard lock, a hard lock here is conditional on not being set yet, so a
@@ -219,8 +219,10 @@ class DynamoLoginFailureStore:
             codes = await transact(
                 self._client, "lock sign-in", [update, *event_puts(self._table, events)]
             )
-        if codes is None or condition_failed(codes, 0):
-            return
+        if codes is None:
+            return True
+        if condition_failed(codes, 0):
+            return False
         raise UnexpectedCondition("an event id is already stored")
 
     async def _update(
