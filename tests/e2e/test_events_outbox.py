@@ -4,6 +4,7 @@ before it could publish, are published later by the sweeper, none lost, codes ma
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import uuid
 from collections import Counter
@@ -14,8 +15,10 @@ import grpc
 import pytest
 
 from tests.e2e.harness import (
+    ADMIN_PASSWORD,
     Api,
     Message,
+    OutputCollector,
     SubscribedQueue,
     TcpProxy,
     cloudevents,
@@ -95,6 +98,12 @@ async def test_events_written_while_sns_is_unreachable_are_swept_once_it_is_back
         mine = [item for item in pending if item["subject"] in ids]
         assert Counter(item["type"] for item in mine) == {REGISTERED: USERS, VERIFICATION: USERS}
         written = {str(item["event_id"]) for item in pending}
+        # Codes wait in the outbox sealed, never in clear.
+        for item in mine:
+            if item["type"] == VERIFICATION:
+                code = server.notifier.last_code(str(item["subject"]))
+                data = json.loads(str(item["data"]))
+                assert "code" not in data and code not in data.values()
         assert sns_proxy.connections == 0
 
         await sns_proxy.start()
@@ -142,13 +151,14 @@ async def test_events_of_a_process_killed_before_publishing_are_swept_by_the_nex
             moto_endpoint,
             table,
             USERMGMT_SNS_ENDPOINT_URL=sns_proxy.url,
-            USERMGMT_LOG_LEVEL="WARNING",
+            USERMGMT_LOG_LEVEL="DEBUG",
             **UNREACHABLE_SNS,
         ),
     )
     if sns == "hanging":
         await sns_proxy.start(hold=True)
     async with server_process(env=env) as first:
+        first_output = OutputCollector(first.process)
         async with grpc.aio.insecure_channel(first.address) as channel:
             user = (await Api(channel).register(unique("killed"))).user
         if sns == "hanging":
@@ -159,6 +169,7 @@ async def test_events_of_a_process_killed_before_publishing_are_swept_by_the_nex
             assert await wait_for(publishing, within=10, every=0.05)
         first.process.send_signal(signal.SIGKILL)
         assert await asyncio.wait_for(first.process.wait(), 10) == -signal.SIGKILL
+        await first_output.finish()
     await sns_proxy.stop()
 
     pending = await outbox_items(moto_endpoint, table)
@@ -171,12 +182,16 @@ async def test_events_of_a_process_killed_before_publishing_are_swept_by_the_nex
 
     await sns_proxy.start()
     async with server_process(env=env) as second:
+        second_output = OutputCollector(second.process)
 
         async def outbox_empty() -> bool:
             return not await outbox_items(moto_endpoint, table)
 
         assert await wait_for(outbox_empty, within=20), "the new process did not sweep"
         assert second.process.returncode is None
+        second.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.process.wait(), 20) == 0
+        await second_output.finish()
     received = await receive_until(
         sqs, queue.url, lambda got: set(mine) <= event_ids(got), within=20
     )
@@ -184,3 +199,9 @@ async def test_events_of_a_process_killed_before_publishing_are_swept_by_the_nex
     published = {e["id"]: e for e in cloudevents(received) if e["id"] in mine}
     assert {e["type"] for e in published.values()} == {REGISTERED, VERIFICATION}
     assert {e["subject"] for e in published.values()} == {user.user_id}
+    # Neither process logged a secret while publishing, failing or sweeping.
+    (code,) = [e["data"]["code"] for e in published.values() if e["type"] == VERIFICATION]
+    logs = "\n".join(first_output.stderr + second_output.stderr)
+    assert first_output.stderr and second_output.stderr
+    for secret in ("$argon2", ADMIN_PASSWORD, env["USERMGMT_HMAC_SECRET"], code):
+        assert secret not in logs
