@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import sys
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -60,6 +61,7 @@ from usermgmt_server.domain.sessions import SessionService
 from usermgmt_server.domain.sign_in import SignIn
 from usermgmt_server.domain.verification import CodeRules, CodeService
 from usermgmt_server.embedded import EMBEDDED_CREDENTIALS, embedded_aws
+from usermgmt_server.notifier.embedded import run_embedded_notifier
 
 logger = logging.getLogger(__name__)
 
@@ -137,11 +139,14 @@ class Application:
     async def _start(self) -> Endpoint:
         settings = self._settings
         aws = await self._open_aws()
-        clients = await self._stack.enter_async_context(open_aws_clients(aws))
+        clients = await self._stack.enter_async_context(
+            open_aws_clients(aws, messaging=settings.embedded)
+        )
         topic_arn = settings.topic_arn
         if settings.embedded:
             resources = await create_resources(clients, settings.table_name, settings.topic_name)
             topic_arn = resources.topic_arn
+            self._start_embedded_notifier(clients, topic_arn)
         hasher = Argon2PasswordHasher(
             Argon2Parameters(
                 time_cost=settings.argon2_time_cost,
@@ -271,6 +276,32 @@ class Application:
         self.endpoint = endpoint
         logger.info("serving", extra={"address": str(endpoint), "embedded": settings.embedded})
         return endpoint
+
+    def _start_embedded_notifier(self, clients: AwsClients, topic_arn: str) -> None:
+        """Embedded mode delivers notifications in-process and shows each message on stdout."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_embedded_notifier(
+                clients,
+                self._settings.table_name,
+                topic_arn,
+                self._settings.notifier_from_address,
+                stop,
+                echo=sys.stdout,
+                wait_seconds=1,
+            )
+        )
+
+        async def stop_notifier() -> None:
+            stop.set()
+            try:
+                await asyncio.wait_for(task, timeout=5)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+            except Exception:
+                logger.exception("embedded notifier failed")
+
+        self._stack.push_async_callback(stop_notifier)
 
     async def _start_events(
         self,
