@@ -28,6 +28,7 @@ class ServerProcess:
     process: asyncio.subprocess.Process
     port: int
     banner: list[str]
+    stderr: list[str]
 
     @property
     def address(self) -> str:
@@ -59,20 +60,29 @@ async def server_process(*args: str, env: dict[str, str]) -> AsyncIterator[Serve
         stderr=asyncio.subprocess.PIPE,
     )
     banner: list[str] = []
+    stderr: list[str] = []
+    assert process.stderr is not None
+    # A child writing logs into a full pipe blocks: keep the pipe drained.
+    drain = asyncio.create_task(_collect(process.stderr, stderr))
     try:
         assert process.stdout is not None
         while True:
             line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
             if not line:
-                stderr = (await process.stderr.read()).decode() if process.stderr else ""
-                raise AssertionError(f"server exited before serving:\n{stderr}")
+                await asyncio.wait_for(process.wait(), 10)
+                raise AssertionError("server exited before serving:\n" + "".join(stderr))
             banner.append(line.rstrip("\n"))
             match = _LISTENING.search(line)
             if match:
                 break
-        # Keep reading both pipes so the child never blocks on a full buffer.
-        yield ServerProcess(process, int(match.group(2)), banner)
+        yield ServerProcess(process, int(match.group(2)), banner, stderr)
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
+        drain.cancel()
+
+
+async def _collect(stream: asyncio.StreamReader, lines: list[str]) -> None:
+    while line := await stream.readline():
+        lines.append(line.decode(errors="replace"))

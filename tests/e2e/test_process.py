@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import uuid
 
@@ -19,7 +20,7 @@ from tests.e2e.harness import (
     unique,
 )
 from tests.e2e.processes import clean_environment, run_command, server_process
-from usermgmt.v1 import probe_service_pb2, probe_service_pb2_grpc, user_service_pb2
+from usermgmt.v1 import probe_service_pb2, probe_service_pb2_grpc, user_pb2, user_service_pb2
 from usermgmt_server.adapters.dynamodb.clients import open_aws_clients
 from usermgmt_server.adapters.dynamodb.schema import table_definition
 
@@ -117,4 +118,28 @@ async def test_sigterm_drains_then_finishes_in_flight_calls(moto_endpoint: str) 
         assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
         registered = await asyncio.wait_for(in_flight, 30)
         assert registered.user.user_id
+        assert await asyncio.wait_for(server.process.wait(), 30) == 0
+
+
+async def test_embedded_mode_delivers_the_verification_code_on_the_console() -> None:
+    env = clean_environment(
+        USERMGMT_LISTEN_ADDRESS="127.0.0.1:0", USERMGMT_ARGON2_MEMORY_KIB="1024"
+    )
+    async with server_process("--embedded", env=env) as server:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            api = Api(channel)
+            registered = await api.register()
+            assert registered.user.state == user_pb2.USER_STATE_PENDING_VERIFICATION
+            assert server.process.stdout is not None
+            code = ""
+            while not code:
+                line = (await asyncio.wait_for(server.process.stdout.readline(), 30)).decode()
+                assert line, "the server closed stdout before printing the code"
+                match = re.search(r"account \S+: (\d{6})", line)
+                code = match.group(1) if match else ""
+            verified = await api.users.VerifyEmail(
+                user_service_pb2.VerifyEmailRequest(login=registered.user.username, code=code)
+            )
+            assert verified.user.state == user_pb2.USER_STATE_ACTIVE
+        server.process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(server.process.wait(), 30) == 0

@@ -61,7 +61,8 @@ from usermgmt_server.domain.sessions import SessionService
 from usermgmt_server.domain.sign_in import SignIn
 from usermgmt_server.domain.verification import CodeRules, CodeService
 from usermgmt_server.embedded import EMBEDDED_CREDENTIALS, embedded_aws
-from usermgmt_server.notifier.embedded import run_embedded_notifier
+from usermgmt_server.notifier.embedded import EMBEDDED_QUEUE_NAME, run_embedded_notifier
+from usermgmt_server.notifier.resources import ensure_notification_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class Application:
         if settings.embedded:
             resources = await create_resources(clients, settings.table_name, settings.topic_name)
             topic_arn = resources.topic_arn
-            self._start_embedded_notifier(clients, topic_arn)
+            await self._start_embedded_notifier(clients, topic_arn)
         hasher = Argon2PasswordHasher(
             Argon2Parameters(
                 time_cost=settings.argon2_time_cost,
@@ -277,8 +278,13 @@ class Application:
         logger.info("serving", extra={"address": str(endpoint), "embedded": settings.embedded})
         return endpoint
 
-    def _start_embedded_notifier(self, clients: AwsClients, topic_arn: str) -> None:
-        """Embedded mode delivers notifications in-process and shows each message on stdout."""
+    async def _start_embedded_notifier(self, clients: AwsClients, topic_arn: str) -> None:
+        """Embedded mode delivers notifications in-process and shows each message on stdout.
+
+        The queue and its subscription exist before the server serves, so no event published
+        from the first call on can miss them.
+        """
+        await ensure_notification_pipeline(clients, topic_arn, EMBEDDED_QUEUE_NAME)
         stop = asyncio.Event()
         task = asyncio.create_task(
             run_embedded_notifier(
