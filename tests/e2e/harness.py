@@ -404,7 +404,8 @@ async def refresh(api: Api, refresh_token: str) -> auth_service_pb2.RefreshToken
 
 import asyncio  # noqa: E402
 import json  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+import re  # noqa: E402
+from collections.abc import Callable, Iterable  # noqa: E402
 from typing import Any  # noqa: E402
 
 NOTIFICATION_FILTER_POLICY = {"event_type": [{"prefix": "usermgmt.notification."}]}
@@ -610,7 +611,8 @@ class TcpProxy:
 
 async def sent_emails(moto_endpoint: str) -> list[dict[str, Any]]:
     """Every e-mail the moto server's SES accepted so far (source, destinations, subject, body),
-    read over HTTP from moto's model dump."""
+    read over HTTP from moto's model dump. The dump holds every model of the session, so it
+    grows slow: call it once a test has seen its messages sent (``deliver_until_sent``)."""
     import aiohttp
 
     async with (
@@ -667,6 +669,7 @@ class NotifierUnderTest:
     clients: Any
     pipeline: Any
     worker: Any
+    markers: Any
 
     async def deliver_all(self, *, within: float = 20.0) -> int:
         """Poll until a poll comes back empty (or ``within`` passes); messages handled."""
@@ -679,6 +682,32 @@ class NotifierUnderTest:
                 break
             handled += count
         return handled
+
+    async def deliver_until_sent(self, event_ids: Iterable[str], *, within: float = 20.0) -> bool:
+        """Run the worker until each of ``event_ids`` is marked sent (the sender's provider
+        accepted it) or ``within`` passes; whether all were sent."""
+        pending = set(event_ids)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            await self.deliver_all(within=within)
+            for event_id in list(pending):
+                if await self.markers.state(event_id) == "sent":
+                    pending.discard(event_id)
+            if not pending:
+                return True
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+
+
+def notification_ids(notifier: RecordingNotifier, user_id: str, event_type: str) -> list[str]:
+    """Ids of the ``event_type`` events the server committed about ``user_id``."""
+    return [
+        event.event_id  # type: ignore[attr-defined]
+        for event in notifier.events
+        if event.subject == user_id and event.type == event_type  # type: ignore[attr-defined]
+    ]
 
 
 @asynccontextmanager
@@ -713,6 +742,7 @@ async def notifier_under_test(
         )
         try:
             await ensure_email_identity(clients.sesv2, FROM_ADDRESS)
+            markers = NotificationMarkers(clients.dynamodb, table_name)
             worker = NotifierWorker(
                 clients.sqs,
                 pipeline.queue_url,
@@ -720,39 +750,23 @@ async def notifier_under_test(
                     email=SesEmailSender(clients.sesv2, FROM_ADDRESS),
                     sms=SnsSmsSender(clients.sns),
                 ),
-                NotificationMarkers(clients.dynamodb, table_name),
+                markers,
                 clock or SystemClock(),
                 wait_seconds=0,
                 visibility_timeout=visibility_timeout,
             )
-            yield NotifierUnderTest(clients, pipeline, worker)
+            yield NotifierUnderTest(clients, pipeline, worker, markers)
         finally:
             await clients.sns.unsubscribe(SubscriptionArn=pipeline.subscription_arn)
             await clients.sqs.delete_queue(QueueUrl=pipeline.queue_url)
             await clients.sqs.delete_queue(QueueUrl=pipeline.dlq_url)
 
 
-class OutputCollector:
-    """Reads a child process's stdout and stderr as it writes them (so it never blocks on a
-    full pipe) and keeps every line."""
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?")
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._tasks = [
-            asyncio.ensure_future(self._read(process.stdout, self.stdout)),
-            asyncio.ensure_future(self._read(process.stderr, self.stderr)),
-        ]
 
-    @staticmethod
-    async def _read(stream: asyncio.StreamReader | None, lines: list[str]) -> None:
-        if stream is None:
-            return
-        while line := await stream.readline():
-            lines.append(line.decode("utf-8", "replace").rstrip("\n"))
-
-    async def finish(self, within: float = 10.0) -> None:
-        """Wait until both pipes are closed (the process exited)."""
-        await asyncio.wait(self._tasks, timeout=within)
-        for task in self._tasks:
-            task.cancel()
+def mentions_code(text: str, code: str) -> bool:
+    """Whether ``text`` holds the digits ``code`` on their own (timestamps, whose fractions
+    could hold any six digits, are not looked at)."""
+    masked = _ISO_TIME.sub("<time>", text)
+    return re.search(rf"(?<![0-9]){re.escape(code)}(?![0-9])", masked) is not None

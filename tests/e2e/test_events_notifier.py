@@ -14,9 +14,9 @@ from tests.e2e.harness import (
     PASSWORD,
     TOPIC_ARN,
     Api,
-    NotifierUnderTest,
     RunningServer,
     emails_to,
+    notification_ids,
     notifier_under_test,
     receive_all,
     running_server,
@@ -26,7 +26,7 @@ from tests.e2e.harness import (
 )
 from usermgmt.v1 import user_service_pb2
 from usermgmt_server.adapters.events.cloudevents import message_attributes, message_body
-from usermgmt_server.domain.events import NOTIFY_VERIFICATION_CODE, DomainEvent
+from usermgmt_server.domain.events import NOTIFY_VERIFICATION_CODE, NOTIFY_WELCOME, DomainEvent
 from usermgmt_server.notifier.worker import Outcome
 
 
@@ -37,19 +37,6 @@ async def server(moto_endpoint: str) -> AsyncIterator[RunningServer]:
         yield started
 
 
-async def deliver_until_mailed(
-    notifier: NotifierUnderTest, moto_endpoint: str, address: str, count: int = 1
-) -> list[dict[str, object]]:
-    """Run the worker until ``address`` got ``count`` e-mails (bounded); returns them."""
-
-    async def mailed() -> bool:
-        await notifier.deliver_all()
-        return len(emails_to(await sent_emails(moto_endpoint), address)) >= count
-
-    await wait_for(mailed, within=20)
-    return emails_to(await sent_emails(moto_endpoint), address)
-
-
 async def test_the_verification_code_goes_out_through_ses(
     server: RunningServer, api: Api, moto_endpoint: str
 ) -> None:
@@ -57,18 +44,23 @@ async def test_the_verification_code_goes_out_through_ses(
         username = unique("mailed")
         user = (await api.register(username, display_name="Mailed Person")).user
         code = server.notifier.last_code(user.user_id)
-
-        (mail,) = await deliver_until_mailed(notifier, moto_endpoint, user.email)
-        assert mail["source"] == FROM_ADDRESS
-        assert "verification code" in str(mail["subject"])
-        assert code in str(mail["body"])
-        assert username in str(mail["body"])
+        sent = notification_ids(server.notifier, user.user_id, NOTIFY_VERIFICATION_CODE)
+        assert len(sent) == 1
+        assert await notifier.deliver_until_sent(sent)
 
         await api.users.VerifyEmail(user_service_pb2.VerifyEmailRequest(login=username, code=code))
-        mails = await deliver_until_mailed(notifier, moto_endpoint, user.email, count=2)
-        assert len(mails) == 2
-        assert "Welcome" in str(mails[1]["subject"])
+        sent = notification_ids(server.notifier, user.user_id, NOTIFY_WELCOME)
+        assert len(sent) == 1
+        assert await notifier.deliver_until_sent(sent)
         await api.login(username, PASSWORD)
+
+    verification, welcome = emails_to(await sent_emails(moto_endpoint), user.email)
+    assert verification["source"] == welcome["source"] == FROM_ADDRESS
+    assert "verification code" in str(verification["subject"])
+    assert code in str(verification["body"])
+    assert username in str(verification["body"])
+    assert "Welcome" in str(welcome["subject"])
+    assert code not in str(welcome["body"])
 
 
 def verification_request(recipient: str) -> DomainEvent:
@@ -105,8 +97,7 @@ async def test_the_same_event_delivered_twice_is_mailed_once(
                 Message=message_body(event),
                 MessageAttributes=message_attributes(event),
             )
-        (mail,) = await deliver_until_mailed(notifier, moto_endpoint, recipient)
-        assert "482913" in str(mail["body"])
+        assert await notifier.deliver_until_sent([event.event_id])
 
         async def both_copies_deleted() -> bool:
             await notifier.deliver_all()
@@ -121,7 +112,8 @@ async def test_the_same_event_delivered_twice_is_mailed_once(
 
         assert await wait_for(both_copies_deleted, within=15, every=0.3)
         assert notifier.worker.outcomes[Outcome.DUPLICATE] >= 1
-        assert len(emails_to(await sent_emails(moto_endpoint), recipient)) == 1
+    (mail,) = emails_to(await sent_emails(moto_endpoint), recipient)
+    assert "482913" in str(mail["body"])
 
 
 async def test_a_poison_message_ends_in_the_dead_letter_queue(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -20,6 +19,7 @@ from tests.e2e.harness import (
     cloudevents,
     drop_queue,
     expect_rpc_error,
+    mentions_code,
     messaging_clients,
     notifier_under_test,
     outbox_items,
@@ -62,8 +62,7 @@ def containing(texts: Iterable[str], needle: str) -> list[str]:
 
 
 def containing_code(texts: Iterable[str], code: str) -> list[str]:
-    pattern = re.compile(rf"(?<![0-9]){re.escape(code)}(?![0-9])")
-    return [text for text in texts if pattern.search(text)]
+    return [text for text in texts if mentions_code(text, code)]
 
 
 async def test_no_password_hash_or_token_in_events_or_logs_and_codes_only_in_notifications(
