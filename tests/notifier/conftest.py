@@ -3,6 +3,7 @@ the delivery markers, and a fresh topic, pipeline and worker factory per test.""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -14,6 +15,7 @@ from tests.notifier.support import FROM_ADDRESS, ISSUED_AT, WorkerFactory
 from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, open_aws_clients
 from usermgmt_server.adapters.dynamodb.resources import create_resources
 from usermgmt_server.adapters.events.publisher import SnsEventPublisher
+from usermgmt_server.adapters.security.sealing import AesGcmSealer
 from usermgmt_server.adapters.security.system import ManualClock
 from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.notifier.resources import (
@@ -62,7 +64,7 @@ async def pipeline(messaging: AwsClients, topic_arn: str) -> PipelineInfo:
 @pytest.fixture
 def publish(messaging: AwsClients, topic_arn: str) -> Callable[[DomainEvent], Any]:
     """Publish an event to this test's topic exactly as the service does."""
-    return SnsEventPublisher(messaging.sns, topic_arn).publish
+    return SnsEventPublisher(messaging.sns, topic_arn, AesGcmSealer(os.urandom(32))).publish
 
 
 @pytest.fixture

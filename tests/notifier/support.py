@@ -1,23 +1,27 @@
 """Helpers of the notifier tests: notification events as the service writes them, and readers
 of what moto delivered.
 
-moto keeps every e-mail sent through SES (v1 or v2) as an ``ses.Message`` model (source,
-destinations, subject and body: the HTML part when there is one) and every SMS published
-through SNS as an ``sns.SMS`` model (phone number, message). Its ``/moto-api/data.json`` endpoint
-returns all models over HTTP; the readers below filter them by recipient, which every test makes
-unique.
+moto keeps every e-mail sent through SES (v1 or v2; v2 goes through the v1 backend) in its SES
+backend's ``sent_messages`` (source, destinations, subject and body: the HTML part when there
+is one) and every SMS published through SNS in its SNS backend's ``sms_messages`` (message id ->
+phone number and text). The session's moto server runs in this process, so the readers below
+look at those backends directly. The same records are served over HTTP by
+``/moto-api/data.json`` (models ``ses.Message`` and ``sns.SMS``), but that endpoint serialises
+every model moto ever tracked, DynamoDB items included: after the end-to-end suite one call
+takes seconds. The readers filter by recipient, which every test makes unique.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import random
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+from moto.sns.models import sns_backends
 
 from usermgmt_server.adapters.dynamodb.clients import AwsClients
 from usermgmt_server.adapters.security.system import ManualClock
@@ -32,6 +36,7 @@ from usermgmt_server.notifier.resources import PipelineInfo
 from usermgmt_server.notifier.senders import Senders, SesEmailSender, SnsSmsSender
 from usermgmt_server.notifier.worker import NotifierWorker
 
+AWS_REGION = "us-east-1"
 FROM_ADDRESS = "no-reply@notifier.test"
 ISSUED_AT = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -99,29 +104,28 @@ class WorkerFactory:
         )
 
 
-def _model_data(endpoint: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=10) as response:
-        return json.load(response)
-
-
-async def sent_emails(endpoint: str, recipient: str) -> list[dict[str, Any]]:
-    """The e-mails moto's SES accepted for ``recipient`` (dicts: source, destinations,
-    subject, body)."""
-    data = await asyncio.to_thread(_model_data, endpoint)
+def sent_emails(recipient: str) -> list[dict[str, Any]]:
+    """The e-mails moto's SES accepted for ``recipient`` (source, destinations, subject, body)."""
+    backend = ses_backends[DEFAULT_ACCOUNT_ID][AWS_REGION]
     return [
-        message
-        for message in data.get("ses", {}).get("Message", [])
-        if recipient in message.get("destinations", {}).get("ToAddresses", [])
+        {
+            "source": message.source,
+            "destinations": message.destinations,
+            "subject": message.subject,
+            "body": message.body,
+        }
+        for message in list(backend.sent_messages)
+        if recipient in getattr(message, "destinations", {}).get("ToAddresses", [])
     ]
 
 
-async def sent_sms(endpoint: str, phone_number: str) -> list[dict[str, Any]]:
-    """The SMS moto's SNS accepted for ``phone_number`` (dicts: phone_number, message)."""
-    data = await asyncio.to_thread(_model_data, endpoint)
+def sent_sms(phone_number: str) -> list[dict[str, str]]:
+    """The SMS moto's SNS accepted for ``phone_number`` (phone_number, message)."""
+    backend = sns_backends[DEFAULT_ACCOUNT_ID][AWS_REGION]
     return [
-        message
-        for message in data.get("sns", {}).get("SMS", [])
-        if message.get("phone_number") == phone_number
+        {"phone_number": number, "message": text}
+        for number, text in list(backend.sms_messages.values())
+        if number == phone_number
     ]
 
 

@@ -123,7 +123,7 @@ async def test_the_command_delivers_until_sigterm(
         event = notification(NOTIFY_WELCOME)
         await publish(event)
         deadline = time.monotonic() + 10
-        while not await sent_emails(moto_endpoint, str(event.data["recipient"])):
+        while not sent_emails(str(event.data["recipient"])):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.3)  # back in a 20 s long poll

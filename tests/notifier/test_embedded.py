@@ -22,7 +22,7 @@ async def wait_for(condition, seconds: float = 10.0) -> None:
 
 
 async def test_the_embedded_notifier_sends_and_echoes_until_stopped(
-    messaging: AwsClients, marker_table: str, topic_arn: str, publish, moto_endpoint: str
+    messaging: AwsClients, marker_table: str, topic_arn: str, publish
 ) -> None:
     echo, stop = io.StringIO(), asyncio.Event()
     task = asyncio.create_task(
@@ -61,5 +61,5 @@ async def test_the_embedded_notifier_sends_and_echoes_until_stopped(
     assert f"[embedded mail] to {recipient}: Your usermgmt verification code\n" in printed
     assert "135790" in printed
     assert f"[embedded sms] to {sms.data['recipient']}: Welcome to usermgmt" in printed
-    [sent] = await sent_emails(moto_endpoint, str(recipient))
+    [sent] = sent_emails(str(recipient))
     assert sent["source"] == "usermgmt <no-reply@embedded.test>"

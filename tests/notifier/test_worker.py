@@ -45,7 +45,6 @@ async def poll_until(worker: NotifierWorker, outcome: Outcome, *, seconds: float
 async def test_an_email_notification_is_sent_through_ses_and_deleted(
     make_worker: WorkerFactory,
     publish,
-    moto_endpoint: str,
     messaging: AwsClients,
     pipeline: PipelineInfo,
     marker_table: str,
@@ -57,7 +56,7 @@ async def test_an_email_notification_is_sent_through_ses_and_deleted(
     assert await worker.poll_once() == 1
 
     assert worker.outcomes == {Outcome.SENT: 1}
-    [mail] = await sent_emails(moto_endpoint, str(event.data["recipient"]))
+    [mail] = sent_emails(str(event.data["recipient"]))
     assert mail["source"] == FROM_ADDRESS
     assert mail["subject"] == "Your usermgmt verification code"
     assert "424242" in mail["body"] and mail["body"].startswith("<!DOCTYPE html>")
@@ -67,20 +66,20 @@ async def test_an_email_notification_is_sent_through_ses_and_deleted(
 
 
 async def test_an_sms_notification_is_published_through_sns(
-    make_worker: WorkerFactory, publish, moto_endpoint: str
+    make_worker: WorkerFactory, publish
 ) -> None:
     event = notification(NOTIFY_PASSWORD_RESET_CODE, channel="sms", code="777111")
     await publish(event)
 
     assert await make_worker().poll_once() == 1
 
-    [sms] = await sent_sms(moto_endpoint, str(event.data["recipient"]))
+    [sms] = sent_sms(str(event.data["recipient"]))
     assert sms["message"].startswith("usermgmt password reset code 777111 (valid 15 min)")
     assert len(sms["message"]) <= 160
 
 
 async def test_the_same_event_delivered_twice_sends_one_email(
-    make_worker: WorkerFactory, publish, moto_endpoint: str, messaging: AwsClients, pipeline
+    make_worker: WorkerFactory, publish, messaging: AwsClients, pipeline
 ) -> None:
     event = notification(NOTIFY_WELCOME)
     await publish(event)
@@ -94,12 +93,12 @@ async def test_the_same_event_delivered_twice_sends_one_email(
     # The copy is dropped at once, or waits for the first one's claim and is dropped later.
     if worker.outcomes[Outcome.DUPLICATE] == 0:
         await poll_until(worker, Outcome.DUPLICATE)
-    assert len(await sent_emails(moto_endpoint, str(event.data["recipient"]))) == 1
+    assert len(sent_emails(str(event.data["recipient"]))) == 1
     assert await queue_depth(messaging, pipeline.queue_url) == 0
 
 
 async def test_a_second_worker_drops_what_the_first_sent(
-    make_worker: WorkerFactory, messaging: AwsClients, pipeline: PipelineInfo, moto_endpoint: str
+    make_worker: WorkerFactory, messaging: AwsClients, pipeline: PipelineInfo
 ) -> None:
     event = notification(NOTIFY_VERIFICATION_CODE)
     for _ in range(2):
@@ -111,11 +110,11 @@ async def test_a_second_worker_drops_what_the_first_sent(
     await poll_until(first, Outcome.SENT)
     await poll_until(second, Outcome.DUPLICATE)
 
-    assert len(await sent_emails(moto_endpoint, str(event.data["recipient"]))) == 1
+    assert len(sent_emails(str(event.data["recipient"]))) == 1
 
 
 async def test_an_sns_envelope_is_accepted_when_raw_delivery_is_off(
-    make_worker: WorkerFactory, messaging: AwsClients, pipeline: PipelineInfo, moto_endpoint: str
+    make_worker: WorkerFactory, messaging: AwsClients, pipeline: PipelineInfo
 ) -> None:
     event = notification(NOTIFY_WELCOME, channel="sms")
     envelope = {"Type": "Notification", "MessageId": "m-1", "Message": message_body(event)}
@@ -123,7 +122,7 @@ async def test_an_sns_envelope_is_accepted_when_raw_delivery_is_off(
 
     await make_worker().poll_once()
 
-    assert len(await sent_sms(moto_endpoint, str(event.data["recipient"]))) == 1
+    assert len(sent_sms(str(event.data["recipient"]))) == 1
 
 
 async def test_a_poison_message_is_never_sent_and_ends_in_the_dead_letter_queue(
@@ -149,7 +148,6 @@ async def test_a_poison_message_is_never_sent_and_ends_in_the_dead_letter_queue(
 async def test_a_failed_send_releases_the_claim_and_a_later_attempt_sends_once(
     make_worker: WorkerFactory,
     publish,
-    moto_endpoint: str,
     messaging: AwsClients,
     marker_table: str,
 ) -> None:
@@ -163,12 +161,12 @@ async def test_a_failed_send_releases_the_claim_and_a_later_attempt_sends_once(
     assert worker.outcomes == {Outcome.FAILED: 1}
     markers = NotificationMarkers(messaging.dynamodb, marker_table)
     assert await markers.state(event.event_id) is None
-    assert await sent_emails(moto_endpoint, str(event.data["recipient"])) == []
+    assert sent_emails(str(event.data["recipient"])) == []
 
     await ensure_email_identity(messaging.sesv2, sender)
     await poll_until(worker, Outcome.SENT)
 
-    [mail] = await sent_emails(moto_endpoint, str(event.data["recipient"]))
+    [mail] = sent_emails(str(event.data["recipient"]))
     assert mail["source"] == sender
     assert await markers.state(event.event_id) == "sent"
 
@@ -176,7 +174,6 @@ async def test_a_failed_send_releases_the_claim_and_a_later_attempt_sends_once(
 async def test_a_claim_left_by_a_crash_is_taken_over_after_its_lease(
     make_worker: WorkerFactory,
     publish,
-    moto_endpoint: str,
     messaging: AwsClients,
     marker_table: str,
     clock: ManualClock,
@@ -190,17 +187,16 @@ async def test_a_claim_left_by_a_crash_is_taken_over_after_its_lease(
 
     await worker.poll_once()
     assert worker.outcomes == {Outcome.IN_PROGRESS: 1}
-    assert await sent_emails(moto_endpoint, str(event.data["recipient"])) == []
+    assert sent_emails(str(event.data["recipient"])) == []
 
     clock.advance(seconds=31)
     await poll_until(worker, Outcome.SENT)
-    assert len(await sent_emails(moto_endpoint, str(event.data["recipient"]))) == 1
+    assert len(sent_emails(str(event.data["recipient"]))) == 1
 
 
 async def test_an_expired_code_is_dropped_unsent(
     make_worker: WorkerFactory,
     publish,
-    moto_endpoint: str,
     messaging: AwsClients,
     pipeline: PipelineInfo,
     clock: ManualClock,
@@ -211,7 +207,7 @@ async def test_an_expired_code_is_dropped_unsent(
 
     await make_worker().poll_once()
 
-    assert await sent_emails(moto_endpoint, str(event.data["recipient"])) == []
+    assert sent_emails(str(event.data["recipient"])) == []
     assert await queue_depth(messaging, pipeline.queue_url) == 0
 
 
@@ -225,16 +221,14 @@ async def test_run_stops_promptly_during_a_long_poll(make_worker: WorkerFactory)
     await asyncio.wait_for(task, timeout=2)
 
 
-async def test_run_delivers_until_stopped(
-    make_worker: WorkerFactory, publish, moto_endpoint: str
-) -> None:
+async def test_run_delivers_until_stopped(make_worker: WorkerFactory, publish) -> None:
     worker = make_worker(wait_seconds=1)
     task = asyncio.create_task(worker.run())
     event = notification(NOTIFY_WELCOME)
     await publish(event)
     try:
         deadline = time.monotonic() + 5
-        while not await sent_emails(moto_endpoint, str(event.data["recipient"])):
+        while not sent_emails(str(event.data["recipient"])):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.1)
     finally:
