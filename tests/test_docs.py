@@ -16,6 +16,13 @@ def test_every_setting_is_documented() -> None:
     assert missing == []
 
 
+def test_every_notifier_setting_is_documented() -> None:
+    from usermgmt_server.notifier.settings import NOTIFIER_OPTIONS
+
+    missing = [option.env for option in NOTIFIER_OPTIONS if f"`{option.env}`" not in README]
+    assert missing == []
+
+
 def test_run_and_test_commands_are_documented() -> None:
     assert "make run" in README and "make test" in README
 
