@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -468,10 +468,22 @@ def load_settings(
 
     ``serving=False`` (for create-resources) does not ask for the signing key and secret.
     """
+    raw, problems = read_options(OPTIONS, arguments, environ)
+    if problems:
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems))
+    return _resolve(raw, serving)
+
+
+def read_options(
+    options: Sequence[Option],
+    arguments: argparse.Namespace | None,
+    environ: Mapping[str, str] | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """Each option's value (flag, else environment, else default) and the parse problems."""
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     problems: list[str] = []
-    for option in OPTIONS:
+    for option in options:
         value = getattr(arguments, option.name, None) if arguments is not None else None
         source = option.flag
         if value is None:
@@ -486,9 +498,7 @@ def load_settings(
                 problems.append(f"{source}: {error}")
                 continue
         raw[option.name] = option.default if value is None else value
-    if problems:
-        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems))
-    return _resolve(raw, serving)
+    return raw, problems
 
 
 def _resolve(raw: dict[str, Any], serving: bool) -> Settings:

@@ -5,10 +5,8 @@ the server's variable names, so one environment can serve both processes."""
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from usermgmt_server.adapters.dynamodb.clients import SQS_MAX_WAIT_SECONDS, AwsSettings
 from usermgmt_server.config import (
@@ -17,6 +15,7 @@ from usermgmt_server.config import (
     _non_negative_float,
     _non_negative_int,
     _positive_int,
+    read_options,
 )
 
 MAX_BATCH = 10
@@ -154,24 +153,7 @@ def load_notifier_settings(
     arguments: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None
 ) -> NotifierSettings:
     """Read, parse and check every setting; ``ConfigError`` lists everything that is wrong."""
-    environ = os.environ if environ is None else environ
-    raw: dict[str, Any] = {}
-    problems: list[str] = []
-    for option in NOTIFIER_OPTIONS:
-        value = getattr(arguments, option.name, None) if arguments is not None else None
-        source = option.flag
-        if value is None:
-            text = environ.get(option.env) or (
-                environ.get(option.fallback_env) if option.fallback_env else None
-            )
-            value, source = (text or None), option.env
-        if isinstance(value, str):
-            try:
-                value = option.parse(value)
-            except ValueError as error:
-                problems.append(f"{source}: {error}")
-                continue
-        raw[option.name] = option.default if value is None else value
+    raw, problems = read_options(NOTIFIER_OPTIONS, arguments, environ)
     by_name = {option.name: option for option in NOTIFIER_OPTIONS}
     for name in _REQUIRED:
         if name in raw and not raw[name]:
