@@ -609,20 +609,27 @@ class TcpProxy:
             self._writers.discard(upstream_writer)
 
 
-async def sent_emails(moto_endpoint: str) -> list[dict[str, Any]]:
-    """Every e-mail the moto server's SES accepted so far (source, destinations, subject, body),
-    read over HTTP from moto's model dump. The dump holds every model of the session, so it
-    grows slow: call it once a test has seen its messages sent (``deliver_until_sent``)."""
-    import aiohttp
+def sent_emails() -> list[dict[str, Any]]:
+    """Every e-mail moto's SES accepted so far (source, destinations, subject, body: the HTML
+    part when there is one).
 
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{moto_endpoint}/moto-api/data.json") as response,
-    ):
-        response.raise_for_status()
-        data = await response.json(content_type=None)
-    ses = data.get("ses", {})
-    return [*ses.get("Message", []), *ses.get("RawMessage", [])]
+    The session's moto server runs in this process, so its SES backend is read directly: the
+    same records are served over HTTP by ``/moto-api/data.json``, but that endpoint serialises
+    every model moto ever tracked and takes seconds once the session holds many items.
+    """
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    backend = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    return [
+        {
+            "source": message.source,
+            "destinations": message.destinations,
+            "subject": getattr(message, "subject", ""),
+            "body": getattr(message, "body", getattr(message, "raw_data", "")),
+        }
+        for message in list(backend.sent_messages)
+    ]
 
 
 def emails_to(emails: list[dict[str, Any]], address: str) -> list[dict[str, Any]]:

@@ -54,7 +54,7 @@ async def test_the_verification_code_goes_out_through_ses(
         assert await notifier.deliver_until_sent(sent)
         await api.login(username, PASSWORD)
 
-    verification, welcome = emails_to(await sent_emails(moto_endpoint), user.email)
+    verification, welcome = emails_to(sent_emails(), user.email)
     assert verification["source"] == welcome["source"] == FROM_ADDRESS
     assert "verification code" in str(verification["subject"])
     assert code in str(verification["body"])
@@ -112,7 +112,7 @@ async def test_the_same_event_delivered_twice_is_mailed_once(
 
         assert await wait_for(both_copies_deleted, within=15, every=0.3)
         assert notifier.worker.outcomes[Outcome.DUPLICATE] >= 1
-    (mail,) = emails_to(await sent_emails(moto_endpoint), recipient)
+    (mail,) = emails_to(sent_emails(), recipient)
     assert "482913" in str(mail["body"])
 
 

@@ -127,7 +127,7 @@ async def test_events_written_while_sns_is_unreachable_are_swept_once_it_is_back
         assert len(sent) == USERS
         assert await notifier.deliver_until_sent(sent, within=30)
         await notifier.deliver_all()
-        mails = await sent_emails(moto_endpoint)
+        mails = sent_emails()
         for registered in users:
             (mail,) = emails_to(mails, registered.user.email)
             code = server.notifier.last_code(registered.user.user_id)
