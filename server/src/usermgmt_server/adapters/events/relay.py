@@ -29,6 +29,23 @@ class EventObserver(Protocol):
         ...
 
 
+async def publish_and_remove(
+    publisher: Publisher, outbox: Outbox, event: DomainEvent, failure_message: str
+) -> bool:
+    """Publish ``event`` and take it out of the outbox; on failure log ``failure_message`` and
+    leave it there. Whether it was published."""
+    try:
+        await publisher.publish(event)
+        await outbox.remove(event)
+    except Exception as error:
+        logger.warning(
+            failure_message,
+            extra={"event_id": event.event_id, "type": event.type, "error": type(error).__name__},
+        )
+        return False
+    return True
+
+
 class OutboxRelay:
     """``EventRelay``: publish each committed event in a background task, then remove it from
     the outbox. A failure leaves the event in the outbox for the sweeper; at most
@@ -68,16 +85,7 @@ class OutboxRelay:
         if self._observer is not None:
             await self._observer.observe(self._opener(event))
         async with self._slots:
-            try:
-                await self._publisher.publish(event)
-                await self._outbox.remove(event)
-            except Exception as error:
+            if not await publish_and_remove(
+                self._publisher, self._outbox, event, "event publication deferred to the sweeper"
+            ):
                 self.failures += 1
-                logger.warning(
-                    "event publication deferred to the outbox sweeper",
-                    extra={
-                        "event_id": event.event_id,
-                        "type": event.type,
-                        "error": type(error).__name__,
-                    },
-                )

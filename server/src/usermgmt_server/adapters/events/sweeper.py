@@ -7,7 +7,7 @@ import logging
 import uuid
 from datetime import timedelta
 
-from usermgmt_server.adapters.events.relay import Publisher
+from usermgmt_server.adapters.events.relay import Publisher, publish_and_remove
 from usermgmt_server.domain.ports import Clock, LeaseStore, Outbox
 
 logger = logging.getLogger(__name__)
@@ -66,15 +66,10 @@ class OutboxSweeper:
         for event in await self._outbox.pending(
             written_before=now - self._grace, limit=self._batch
         ):
-            try:
-                await self._publisher.publish(event)
-                await self._outbox.remove(event)
-            except Exception as error:
+            if not await publish_and_remove(
+                self._publisher, self._outbox, event, "outbox publication failed; will retry"
+            ):
                 self.failures += 1
-                logger.warning(
-                    "outbox publication failed; will retry",
-                    extra={"event_id": event.event_id, "error": type(error).__name__},
-                )
                 break
             published += 1
         self.published += published
