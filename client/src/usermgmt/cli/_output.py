@@ -41,7 +41,7 @@ def write_user(stream: TextIO, user: user_pb2.User) -> None:
         ("update_time", _time(user, "update_time")),
         ("etag", user.etag),
     ]
-    shown = [(name, value) for name, value in rows if value or name in ("roles",)]
+    shown = [(name, value) for name, value in rows if value]
     width = max(len(name) for name, _ in shown)
     for name, value in shown:
         stream.write(f"{name:<{width}}  {value}".rstrip() + "\n")
