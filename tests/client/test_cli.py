@@ -351,3 +351,16 @@ async def test_health_and_targets(cli: Cli, tmp_path: Path) -> None:
     down = await cli("--target", dead, "--timeout", "3", "health")
     assert down.code == 1
     assert _single_line(down.stderr).startswith("usermgmt: error: UNAVAILABLE: ")
+
+
+async def test_parallel_commands_renew_the_stored_session_once(
+    cli: Cli, clock: ManualClock
+) -> None:
+    username = await _register(cli)
+    await cli.login(username)
+    clock.advance(timedelta(minutes=20))
+    # Each command finds the expired token; a second use of the one refresh token would make
+    # the server revoke the session, so all of them succeeding means one renewal was shared.
+    results = await asyncio.gather(*(cli("me", "--json") for _ in range(4)))
+    assert [result.code for result in results] == [0, 0, 0, 0], [r.stderr for r in results]
+    assert (await cli("me")).code == 0

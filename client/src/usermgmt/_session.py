@@ -7,7 +7,8 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from usermgmt._errors import InvalidRefreshToken
 from usermgmt._tokens import unverified_claims
@@ -17,6 +18,18 @@ logger = logging.getLogger("usermgmt")
 
 #: Called with the session after its tokens changed (refresh, password change, sign-in).
 TokensCallback = Callable[["Session"], Awaitable[None] | None]
+
+
+class SharedTokens(Protocol):
+    """Tokens that other processes use too (a credentials file shared by commands).
+
+    ``hold()`` is an async context manager that excludes the other processes and yields the
+    stored ``(access_token, refresh_token)`` pair (or ``None``); a renewal runs inside it and
+    stores its result through ``on_tokens`` before the hold ends, so only one process ever
+    spends a given refresh token.
+    """
+
+    def hold(self) -> AbstractAsyncContextManager[tuple[str, str | None] | None]: ...
 
 
 class Session:
@@ -31,6 +44,8 @@ class Session:
     ``InvalidRefreshToken``.
 
     ``user`` is the account as it was at sign-in, when the session came from ``login``.
+    ``shared`` coordinates renewals with other processes that hold the same tokens (see
+    ``SharedTokens``).
     """
 
     def __init__(
@@ -41,11 +56,13 @@ class Session:
         on_tokens: TokensCallback | None = None,
         refresh_margin: float = 60.0,
         user: user_pb2.User | None = None,
+        shared: SharedTokens | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.access_token = access_token
         self.refresh_token = refresh_token or None
         self.on_tokens = on_tokens
+        self.shared = shared
         self.refresh_margin = refresh_margin
         self.user = user
         self._clock = clock
@@ -105,16 +122,27 @@ class Session:
         async with self._lock:
             if self.access_token != stale_access_token:
                 return True
-            if self.refresh_token is None:
-                return False
-            try:
-                renewed = await exchange(self.refresh_token)
-            except InvalidRefreshToken:
-                self.refresh_token = None
-                raise
-            self.refreshes += 1
-            await self.replace(renewed)
-            return True
+            if self.shared is None:
+                return await self._exchange(exchange)
+            async with self.shared.hold() as stored:
+                # Another process may have renewed the same session meanwhile: its tokens are
+                # the live ones, and our refresh token has already been used.
+                if stored is not None and stored[0] not in (stale_access_token, ""):
+                    self.access_token, self.refresh_token = stored[0], stored[1] or None
+                    return True
+                return await self._exchange(exchange)
+
+    async def _exchange(self, exchange: Callable[[str], Awaitable[session_pb2.Session]]) -> bool:
+        if self.refresh_token is None:
+            return False
+        try:
+            renewed = await exchange(self.refresh_token)
+        except InvalidRefreshToken:
+            self.refresh_token = None
+            raise
+        self.refreshes += 1
+        await self.replace(renewed)
+        return True
 
     async def replace(self, session: session_pb2.Session) -> None:
         """Take the tokens of a new ``Session`` message and tell ``on_tokens``."""

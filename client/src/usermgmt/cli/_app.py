@@ -113,7 +113,10 @@ class Context:
             if stored is None:
                 raise SignedOut(f"not signed in to {self.target}: run `usermgmt login`")
             session = Session(
-                stored.access_token, stored.refresh_token, on_tokens=self._store_renewed(stored)
+                stored.access_token,
+                stored.refresh_token,
+                on_tokens=self._store_renewed(stored),
+                shared=self.credentials.shared(self.target),
             )
         async with UsermgmtClient(
             self.target, tls=self.tls, timeout=self.timeout, session=session

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +51,7 @@ class CredentialsFile:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or default_path()
+        self._depth = 0
 
     def load(self, target: str) -> StoredSession | None:
         """The session stored for ``target``, or ``None``."""
@@ -115,17 +117,41 @@ class CredentialsFile:
             raise
         _fsync_directory(directory)
 
+    def shared(self, target: str) -> SharedSession:
+        """The session of ``target`` as ``SharedTokens``, so that commands running at once
+        renew it only once."""
+        return SharedSession(self, target)
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        # Re-entrant: a renewal holds the lock while its new tokens are saved.
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        descriptor = self._acquire()
+        self._depth = 1
+        try:
+            yield
+        finally:
+            self._depth = 0
+            os.close(descriptor)
+
+    def _acquire(self) -> int:
+        """Open the lock file and wait for the exclusive lock; returns its descriptor."""
         self._prepare_directory()
         lock_path = self.path.with_name(self.path.name + ".lock")
         descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        try:
-            if fcntl is not None:
+        if fcntl is not None:
+            try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(descriptor)
+            except BaseException:
+                os.close(descriptor)
+                raise
+        return descriptor
 
     def _prepare_directory(self) -> None:
         directory = self.path.parent
@@ -133,6 +159,28 @@ class CredentialsFile:
         # The directory is the CLI's own: keep others out even if it was made by hand.
         if stat.S_IMODE(directory.stat().st_mode) != DIRECTORY_MODE:
             directory.chmod(DIRECTORY_MODE)
+
+
+class SharedSession:
+    """``usermgmt.SharedTokens`` over one target's entry of a credentials file."""
+
+    def __init__(self, credentials: CredentialsFile, target: str) -> None:
+        self._credentials = credentials
+        self._target = target
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[tuple[str, str | None] | None]:
+        """Hold the file's lock (waiting for it off the event loop) and yield the stored
+        tokens of the target."""
+        credentials = self._credentials
+        descriptor = await asyncio.to_thread(credentials._acquire)
+        credentials._depth += 1
+        try:
+            stored = credentials.load(self._target)
+            yield None if stored is None else (stored.access_token, stored.refresh_token)
+        finally:
+            credentials._depth -= 1
+            os.close(descriptor)
 
 
 class CredentialsError(Exception):
