@@ -364,3 +364,94 @@ async def test_parallel_commands_renew_the_stored_session_once(
     results = await asyncio.gather(*(cli("me", "--json") for _ in range(4)))
     assert [result.code for result in results] == [0, 0, 0, 0], [r.stderr for r in results]
     assert (await cli("me")).code == 0
+
+
+class Terminal:
+    """A command attached to a pseudo-terminal as its controlling terminal, as at a shell."""
+
+    def __init__(self, process: asyncio.subprocess.Process, master: int) -> None:
+        self.process = process
+        self.master = master
+        self.seen = ""
+
+    async def expect(self, text: str, within: float = 30) -> None:
+        """Read the screen until ``text`` appears."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while text not in self.seen:
+            assert loop.time() < deadline, f"{text!r} never appeared in {self.seen!r}"
+            self.seen += await asyncio.to_thread(self._read)
+
+    def type(self, line: str) -> None:
+        os.write(self.master, (line + "\n").encode())
+
+    def _read(self) -> str:
+        import select
+
+        ready, _, _ = select.select([self.master], [], [], 0.2)
+        if not ready:
+            return ""
+        try:
+            return os.read(self.master, 4096).decode(errors="replace")
+        except OSError:  # the command exited and closed the terminal
+            return ""
+
+    async def finish(self) -> int:
+        code = await asyncio.wait_for(self.process.wait(), 30)
+        self.seen += await asyncio.to_thread(self._read)
+        os.close(self.master)
+        return code
+
+
+# Run in the child after setsid: take the terminal on standard input as the controlling one,
+# then become the command (no Python code runs between fork and exec in this process).
+_TAKE_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'usermgmt.cli', *sys.argv[1:]])"
+)
+
+
+async def _at_terminal(cli: Cli, *args: str) -> Terminal:
+    import pty
+
+    master, slave = pty.openpty()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _TAKE_TERMINAL,
+        *args,
+        env=cli.env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    return Terminal(process, master)
+
+
+async def test_prompts_at_a_terminal_do_not_echo_the_password(cli: Cli) -> None:
+    username = await _register(cli)
+    terminal = await _at_terminal(cli, "login")
+    await terminal.expect("Login: ")
+    terminal.type(username)
+    await terminal.expect("Password: ")
+    terminal.type(PASSWORD)
+    assert await terminal.finish() == 0
+    assert f"Signed in to {cli.target} as {username}" in terminal.seen
+    assert PASSWORD not in terminal.seen
+
+    mismatch = await _at_terminal(cli, "register", "--username", unique(), "--email", "m@x.io")
+    await mismatch.expect("Password: ")
+    mismatch.type(PASSWORD)
+    await mismatch.expect("Repeat the password: ")
+    mismatch.type(PASSWORD + " typo")
+    assert await mismatch.finish() == 2
+    assert "the passwords do not match" in mismatch.seen
+
+    confirm = await _at_terminal(cli, "delete")
+    await confirm.expect("[y/N] ")
+    confirm.type("n")
+    assert await confirm.finish() == 0
+    assert "Nothing was deleted" in confirm.seen
+    assert (await cli("me")).code == 0

@@ -50,7 +50,7 @@ from usermgmt._fieldmask import (
     update_user_request,
 )
 from usermgmt._pager import UserPager
-from usermgmt._session import Session
+from usermgmt._session import Session, SharedTokens
 from usermgmt._users import UsersClient
 from usermgmt._version import VERSION
 
@@ -89,6 +89,7 @@ __all__ = [
     "RetryPolicy",
     "ServerBusy",
     "Session",
+    "SharedTokens",
     "StorageUnavailable",
     "Unauthenticated",
     "Unavailable",
