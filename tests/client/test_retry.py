@@ -12,8 +12,16 @@ import pytest
 from tests.client.front import refusing_front
 from tests.client.support import signed_in
 from tests.e2e.harness import RunningServer, TcpProxy
-from usermgmt import InternalError, Keepalive, RetryPolicy, Unavailable, UsermgmtClient
-from usermgmt._channel import SERVICE_NAMES, channel_options
+from usermgmt import (
+    InternalError,
+    Keepalive,
+    RetryPolicy,
+    Session,
+    Unavailable,
+    UsermgmtClient,
+    retry_policy,
+)
+from usermgmt._channel import channel_options
 
 READY = "/usermgmt.v1.ProbeService/Ready"
 GET_USER = "/usermgmt.v1.UserService/GetUser"
@@ -23,16 +31,27 @@ FAST = RetryPolicy(max_attempts=5, initial_backoff=0.05, max_backoff=0.2)
 def test_service_config_carries_the_retry_policy() -> None:
     options = dict(channel_options(RetryPolicy(), Keepalive()))
     config = json.loads(options["grpc.service_config"])
+    assert config == retry_policy.service_config()
     (method_config,) = config["methodConfig"]
-    assert method_config["name"] == [{"service": name} for name in SERVICE_NAMES]
+    # Only calls that are safe to repeat: reads, and Register (idempotent by request_id).
+    assert {
+        (name["service"].rsplit(".", 1)[1], name["method"]) for name in method_config["name"]
+    } == {
+        ("UserService", "Register"),
+        ("UserService", "GetUser"),
+        ("UserService", "ListUsers"),
+        ("AuthService", "GetJwks"),
+        ("ProbeService", "Ready"),
+    }
     assert method_config["retryPolicy"] == {
-        "maxAttempts": 5,
+        "maxAttempts": 4,
         "initialBackoff": "0.1s",
-        "maxBackoff": "2s",
-        "backoffMultiplier": 2.0,
+        "maxBackoff": "1s",
+        "backoffMultiplier": 2,
         "retryableStatusCodes": ["UNAVAILABLE"],
     }
     assert config["retryThrottling"] == {"maxTokens": 10, "tokenRatio": 0.1}
+    assert dict(retry_policy.channel_options())["grpc.service_config"] == json.dumps(config)
     assert options["grpc.enable_retries"] == 1
     # Pings only during calls, no more often than gRPC servers accept by default (5 min).
     assert options["grpc.keepalive_time_ms"] >= 300_000
@@ -79,6 +98,19 @@ async def test_attempts_stop_at_max_attempts(server: RunningServer) -> None:
         assert caught.value.message == "the front refuses this attempt"
 
 
+async def test_calls_unsafe_to_repeat_are_not_retried(server: RunningServer) -> None:
+    # A refresh token presented twice revokes the session; a second sign-in opens another one.
+    async with refusing_front(server.address, refusals=100) as (front, address):
+        async with UsermgmtClient(address, retry=FAST) as client:
+            with pytest.raises(Unavailable):
+                await client.auth.login("someone", "some password")
+            client.session = Session("a.b.c", "some-refresh-token")
+            with pytest.raises(Unavailable):
+                await client.auth.refresh()
+        assert front.attempts["/usermgmt.v1.AuthService/Authenticate"] == 1
+        assert front.attempts["/usermgmt.v1.AuthService/RefreshToken"] == 1
+
+
 async def test_other_codes_are_not_retried(server: RunningServer) -> None:
     async with (
         refusing_front(server.address, refusals=1, code=grpc.StatusCode.INTERNAL) as (
@@ -120,13 +152,13 @@ QUICK_RECONNECT = (
 )
 
 
-async def _call_while_the_server_comes_up(server: RunningServer, retry: RetryPolicy | None) -> str:
+async def _call_while_the_server_comes_up(server: RunningServer, retry: RetryPolicy | None) -> None:
     """Start a call while nothing listens; once its first attempt has failed, start listening."""
     proxy = TcpProxy(f"http://{server.address}")
     async with UsermgmtClient(
         f"127.0.0.1:{proxy.port}", retry=retry, options=QUICK_RECONNECT
     ) as client:
-        call = asyncio.create_task(client.health())
+        call = asyncio.create_task(client.ready())
         channel = client.channel
         state = channel.get_state(try_to_connect=True)
         while state is not grpc.ChannelConnectivity.TRANSIENT_FAILURE:
@@ -143,6 +175,6 @@ async def test_a_call_outlives_a_refused_connection(server: RunningServer) -> No
     # A connection attempt failed, so the first attempt of the call failed with UNAVAILABLE;
     # the retries (up to 0.5 + 1 + 2 + 2 s of back-off) reach the server once it listens.
     policy = RetryPolicy(max_attempts=5, initial_backoff=0.5, max_backoff=2.0)
-    assert await _call_while_the_server_comes_up(server, policy) == "SERVING"
+    await _call_while_the_server_comes_up(server, policy)
     with pytest.raises(Unavailable):
         await _call_while_the_server_comes_up(server, None)

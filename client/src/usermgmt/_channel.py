@@ -10,34 +10,31 @@ from typing import Any
 import grpc
 
 from usermgmt._version import USER_AGENT
-
-#: Every service the client calls; the retry policy applies to all of their methods.
-SERVICE_NAMES = (
-    "usermgmt.v1.UserService",
-    "usermgmt.v1.AuthService",
-    "usermgmt.v1.ProbeService",
-    "grpc.health.v1.Health",
-)
+from usermgmt.retry_policy import MAX_ATTEMPTS, RETRIED_METHODS
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How the channel retries calls that fail with UNAVAILABLE (gRFC A6 ``retryPolicy``).
 
-    UNAVAILABLE means the call did not run (no connection, an instance draining) or the server
-    refused it before changing anything (``STORAGE_UNAVAILABLE``, ``SERVER_BUSY``), so every RPC
-    of the API may be retried. Attempt ``n`` waits a random time up to
-    ``min(initial_backoff * backoff_multiplier**(n-1), max_backoff)``. ``max_attempts`` counts
+    UNAVAILABLE means an instance is draining or gone, or storage or the hashing pool was
+    momentarily unavailable. Only calls that are safe to repeat are retried
+    (``usermgmt.retry_policy.RETRIED_METHODS``: reads, and ``Register``, which the client always
+    sends with a ``request_id``); a repeated ``RefreshToken`` would revoke the session, and other
+    writes would fail their second attempt. gRPC itself still retries any call that never left
+    the client. Attempt ``n`` waits a random time up to
+    ``min(initial_backoff * backoff_multiplier**(n-1), max_backoff)``; ``max_attempts`` counts
     the first attempt and is capped at 5 by gRPC. ``throttle_max_tokens`` and
     ``throttle_token_ratio`` set ``retryThrottling``: each failure costs a token, each success
-    returns ``throttle_token_ratio``, and retries pause while fewer than half are left, so a
-    down service is not hammered; ``None`` turns throttling off.
+    returns ``throttle_token_ratio``, and retries pause while half or fewer are left, so a
+    failing service is not flooded; ``None`` turns throttling off. The defaults give exactly
+    ``usermgmt.retry_policy.service_config()``.
     """
 
-    max_attempts: int = 5
+    max_attempts: int = MAX_ATTEMPTS
     initial_backoff: float = 0.1
-    max_backoff: float = 2.0
-    backoff_multiplier: float = 2.0
+    max_backoff: float = 1.0
+    backoff_multiplier: float = 2
     throttle_max_tokens: int | None = 10
     throttle_token_ratio: float = 0.1
 
@@ -52,7 +49,11 @@ class RetryPolicy:
         config: dict[str, Any] = {
             "methodConfig": [
                 {
-                    "name": [{"service": name} for name in SERVICE_NAMES],
+                    "name": [
+                        {"service": service, "method": method}
+                        for service, methods in RETRIED_METHODS.items()
+                        for method in methods
+                    ],
                     "retryPolicy": {
                         "maxAttempts": self.max_attempts,
                         "initialBackoff": _duration(self.initial_backoff),
