@@ -3,7 +3,8 @@
 ``UsermgmtClient`` opens one gRPC channel (retrying UNAVAILABLE, with keepalive and default
 deadlines) and offers ``.users`` (UserService) and ``.auth`` (AuthService). Failed calls raise
 typed exceptions (see ``UsermgmtError``); ``usermgmt.verify`` checks access tokens locally
-(extra ``verify``); ``usermgmt.v1`` holds the generated messages and stubs.
+(extra ``verify``); ``usermgmt.retry_policy`` is the channel's retry service config;
+``usermgmt.v1`` holds the generated messages and stubs; ``usermgmt.cli`` is the command.
 """
 
 from usermgmt._auth import AuthClient
