@@ -27,7 +27,12 @@ from usermgmt import (
     UserNotFound,
     error_from_status,
 )
-from usermgmt_server.api.status import internal_status, rich_status, status_for
+from usermgmt_server.api.status import (
+    STATUS_BY_ERROR,
+    internal_status,
+    rich_status,
+    status_for,
+)
 from usermgmt_server.domain import errors as server_errors
 
 
@@ -54,7 +59,9 @@ def _instance(error_type: type[server_errors.UsermgmtError]) -> server_errors.Us
 
 
 def _server_statuses() -> list[tuple[str, grpc.Status]]:
-    statuses = [(t.reason, status_for(_instance(t))) for t in _server_error_types()]
+    # The server's status table and every domain error it covers (subclasses included).
+    types = list(dict.fromkeys([t for t, _ in STATUS_BY_ERROR] + _server_error_types()))
+    statuses = [(t.reason, status_for(_instance(t))) for t in types]
     # Statuses sent outside the domain's table: unexpected faults and the readiness probe.
     statuses.append(("INTERNAL", internal_status()))
     statuses.append(
