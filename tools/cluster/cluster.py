@@ -56,10 +56,15 @@ class ClusterSettings:
 class HostStats:
     """Envoy's view of one instance."""
 
-    healthy: bool
+    health_flags: str
     requests: int
     successes: int
     errors: int
+
+    @property
+    def healthy(self) -> bool:
+        """Whether Envoy routes calls to the instance."""
+        return self.health_flags == "healthy"
 
 
 class Cluster:
@@ -293,7 +298,7 @@ class Cluster:
         for index, port in enumerate(self.instance_ports):
             host = values.get(f"{LOOPBACK}:{port}", {})
             stats[index] = HostStats(
-                healthy=host.get("health_flags") == "healthy",
+                health_flags=host.get("health_flags", "unknown"),
                 requests=int(host.get("rq_total", 0)),
                 successes=int(host.get("rq_success", 0)),
                 errors=int(host.get("rq_error", 0)),
@@ -321,11 +326,14 @@ class Cluster:
 
     def wait_until_unhealthy(self, index: int, within: float = 30.0) -> None:
         """Wait until Envoy no longer routes to instance ``index``."""
-        wait_until(
-            lambda: not self.hosts()[index].healthy,
-            within=within,
-            what=f"Envoy to see instance {index} unhealthy",
-        )
+        try:
+            wait_until(
+                lambda: not self.hosts()[index].healthy,
+                within=within,
+                what=f"Envoy to see instance {index} unhealthy",
+            )
+        except ClusterError as error:
+            raise ClusterError(f"{error}; Envoy's view: {self.hosts()}") from None
 
 
 def _base_environment() -> dict[str, str]:

@@ -147,6 +147,10 @@ def envoy_bootstrap(
             {
                 "timeout": _seconds(health.timeout_s),
                 "interval": _seconds(health.interval_s),
+                # Envoy checks hosts without traffic only once a minute by default; the ALB
+                # checks at its interval whatever the traffic.
+                "no_traffic_interval": _seconds(health.interval_s),
+                "no_traffic_healthy_interval": _seconds(health.interval_s),
                 "unhealthy_threshold": health.unhealthy_threshold,
                 "healthy_threshold": health.healthy_threshold,
                 "grpc_health_check": {},

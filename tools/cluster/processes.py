@@ -56,6 +56,8 @@ class LoggedProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Ctrl-C reaches only the cluster command, which stops the parts in order.
+                start_new_session=True,
             )
 
     @property
