@@ -142,7 +142,11 @@ async def serve(settings: Settings, role: WorkerRole | None = None) -> int:
         loop.add_signal_handler(signum, stop.set)
     if link is not None:
         await link.open()
-        await link.announce_ready()
+        try:
+            await link.announce_ready()
+        except ConnectionError:
+            logger.warning("the supervisor is gone; stopping")
+            stop.set()
         orphaned = asyncio.create_task(_stop_when_orphaned(link, stop))
     else:
         if settings.embedded:

@@ -45,8 +45,11 @@ class SupervisorLink:
     async def wait_until_supervisor_gone(self) -> None:
         """Return when the supervisor has closed its end or died."""
         assert self._reader is not None
-        while await self._reader.read(4096):
-            pass
+        try:
+            while await self._reader.read(4096):
+                pass
+        except ConnectionError:
+            return
 
     def close(self) -> None:
         """Release the socket."""

@@ -128,7 +128,7 @@ class Supervisor:
         self._stopping.set()
 
     def _slot_done(self, slot: asyncio.Task[None]) -> None:
-        error = slot.exception()
+        error = None if slot.cancelled() else slot.exception()
         if error is not None:
             self._fail(f"supervising a worker failed: {error!r}")
 
