@@ -4,8 +4,11 @@ to the attempt limit, other calls never."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -14,6 +17,7 @@ from usermgmt.retry_policy import MAX_ATTEMPTS, RETRIED_METHODS, channel_options
 from usermgmt.v1 import (
     auth_service_pb2,
     auth_service_pb2_grpc,
+    probe_service_pb2,
     user_pb2,
     user_service_pb2,
     user_service_pb2_grpc,
@@ -123,8 +127,6 @@ async def test_calls_unsafe_to_repeat_are_not_retried(
 
 
 def test_the_policy_names_only_methods_that_exist() -> None:
-    from usermgmt.v1 import probe_service_pb2
-
     services = {
         file.DESCRIPTOR.services_by_name[name].full_name: file.DESCRIPTOR.services_by_name[name]
         for file, name in (
@@ -137,3 +139,11 @@ def test_the_policy_names_only_methods_that_exist() -> None:
         assert set(methods) <= set(services[service].methods_by_name), service
     names = service_config()["methodConfig"][0]["name"]
     assert len(names) == sum(len(m) for m in RETRIED_METHODS.values())
+
+
+def test_the_readme_shows_the_policy_clients_get() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Client retry policy", 1)[1]
+    block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    assert json.loads(block.group(1)) == service_config()
