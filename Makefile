@@ -18,6 +18,7 @@ help:
 	@echo "make fmt    format and auto-fix with ruff"
 	@echo "make proto  regenerate client/src/usermgmt/v1 from proto/"
 	@echo "make lock   update uv.lock after changing dependencies"
+	@echo "make cluster  emulator + 3 instances behind Envoy on loopback (CLUSTER_ARGS=--help)"
 
 venv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv==$(UV_VERSION)
@@ -44,3 +45,9 @@ proto: venv
 
 lock:
 	$(UV) lock
+
+# Local cluster: AWS emulator, 3 server instances and Envoy as their load balancer (Ctrl-C stops).
+CLUSTER_ARGS ?=
+.PHONY: cluster
+cluster: venv
+	$(RUN) python -m tools.cluster $(CLUSTER_ARGS)

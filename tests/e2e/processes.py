@@ -16,9 +16,12 @@ _LISTENING = re.compile(r"usermgmt listening on (\S+):(\d+)")
 
 
 def clean_environment(**variables: str) -> dict[str, str]:
-    """A minimal environment: no AWS or USERMGMT variables leak in from the test process."""
+    """A minimal environment: no AWS or USERMGMT variables leak in from the test process.
+
+    One server process unless a test asks for workers: killing "the server" then kills it.
+    """
     keep = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
-    return {**keep, **variables}
+    return {**keep, "USERMGMT_WORKERS": "1", **variables}
 
 
 @dataclass

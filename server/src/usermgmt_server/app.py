@@ -61,6 +61,7 @@ from usermgmt_server.domain.sessions import SessionService
 from usermgmt_server.domain.sign_in import SignIn
 from usermgmt_server.domain.verification import CodeRules, CodeService
 from usermgmt_server.embedded import EMBEDDED_CREDENTIALS, embedded_aws
+from usermgmt_server.grpc_options import server_options
 from usermgmt_server.notifier.embedded import EMBEDDED_QUEUE_NAME, run_embedded_notifier
 from usermgmt_server.notifier.resources import ensure_notification_pipeline
 
@@ -71,7 +72,6 @@ SERVICE_NAMES = (
     auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
     probe_service_pb2.DESCRIPTOR.services_by_name["ProbeService"].full_name,
 )
-MESSAGE_LIMIT_BYTES = 4 * 1024 * 1024
 
 
 def aws_settings(
@@ -118,9 +118,12 @@ class Application:
         *,
         clock: Clock | None = None,
         observer: EventObserver | None = None,
+        share_port: bool = False,
     ) -> None:
-        """``clock`` replaces the system clock; ``observer`` sees every committed event."""
+        """``clock`` replaces the system clock; ``observer`` sees every committed event;
+        ``share_port`` lets other worker processes listen on the same port (SO_REUSEPORT)."""
         self._settings = settings
+        self._share_port = share_port
         self._clock = clock
         self._observer = observer
         self._stack = AsyncExitStack()
@@ -382,12 +385,7 @@ class Application:
         server = grpc.aio.server(
             interceptors=[interceptor],
             maximum_concurrent_rpcs=self._settings.max_concurrent_rpcs,
-            options=[
-                # One process per port unless the worker supervisor asks for sharing.
-                ("grpc.so_reuseport", 0),
-                ("grpc.max_receive_message_length", MESSAGE_LIMIT_BYTES),
-                ("grpc.max_send_message_length", MESSAGE_LIMIT_BYTES),
-            ],
+            options=server_options(self._settings, share_port=self._share_port),
         )
         probe_service_pb2_grpc.add_ProbeServiceServicer_to_server(
             ProbeServicer(self._readiness), server

@@ -53,6 +53,24 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+# gRPC takes durations as 32-bit milliseconds.
+MAX_GRPC_SECONDS = 2_000_000
+
+
+def _at_least_one_second(text: str) -> float:
+    value = float(text)
+    if not 1 <= value <= MAX_GRPC_SECONDS:
+        raise ValueError(f"must be between 1 and {MAX_GRPC_SECONDS} seconds")
+    return value
+
+
+def _off_or_at_least_one_second(text: str) -> float:
+    value = float(text)
+    if value != 0 and not 1 <= value <= MAX_GRPC_SECONDS:
+        raise ValueError(f"must be 0 (off) or between 1 and {MAX_GRPC_SECONDS} seconds")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     """One setting: where it comes from and how it is read."""
@@ -176,7 +194,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "hash_workers",
         "USERMGMT_HASH_WORKERS",
-        "Threads that hash passwords (default: CPU count).",
+        "Threads that hash passwords in each worker process (default: CPU count divided "
+        "by USERMGMT_WORKERS, at least 1).",
         _positive_int,
     ),
     Option(
@@ -323,9 +342,59 @@ OPTIONS: tuple[Option, ...] = (
         "SNS topic that receives notifications (codes); embedded mode creates and uses its own.",
     ),
     Option(
+        "workers",
+        "USERMGMT_WORKERS",
+        "Server processes sharing the listening port (SO_REUSEPORT) under one supervisor "
+        "that restarts them; 1 = a single process, no supervisor (default: CPU count; "
+        "embedded: 1).",
+        _positive_int,
+    ),
+    Option(
+        "max_connection_idle",
+        "USERMGMT_MAX_CONNECTION_IDLE",
+        "Seconds without RPCs after which the server closes a connection (GOAWAY); keep it "
+        "above the load balancer's idle timeout (ALB: 60 s) so the balancer closes first; "
+        "0 = never.",
+        _off_or_at_least_one_second,
+        75.0,
+    ),
+    Option(
+        "max_connection_age",
+        "USERMGMT_MAX_CONNECTION_AGE",
+        "Seconds after which a connection is asked to reconnect (GOAWAY, ±10% jitter; "
+        "in-flight RPCs get USERMGMT_SHUTDOWN_GRACE), which spreads long-lived clients "
+        "over restarted workers and instances; 0 = never.",
+        _off_or_at_least_one_second,
+        0.0,
+    ),
+    Option(
+        "keepalive_time",
+        "USERMGMT_KEEPALIVE_TIME",
+        "Seconds between the server's HTTP/2 PINGs on a connection, which check that the peer "
+        "is still there.",
+        _at_least_one_second,
+        30.0,
+    ),
+    Option(
+        "keepalive_timeout",
+        "USERMGMT_KEEPALIVE_TIMEOUT",
+        "Seconds to wait for the PING's acknowledgement before closing the connection.",
+        _at_least_one_second,
+        20.0,
+    ),
+    Option(
+        "keepalive_min_ping_interval",
+        "USERMGMT_KEEPALIVE_MIN_PING_INTERVAL",
+        "Shortest interval in seconds between a client's keepalive PINGs while no data flows "
+        "(also with no call in flight); a client pinging faster gets GOAWAY "
+        "ENHANCE_YOUR_CALM (too_many_pings) after 2 strikes.",
+        _at_least_one_second,
+        10.0,
+    ),
+    Option(
         "max_concurrent_rpcs",
         "USERMGMT_MAX_CONCURRENT_RPCS",
-        "RPCs served at once; more are refused with RESOURCE_EXHAUSTED.",
+        "RPCs served at once by each worker process; more are refused with RESOURCE_EXHAUSTED.",
         _positive_int,
         1000,
     ),
@@ -415,6 +484,12 @@ class Settings:
     outbox_sweep_interval: float
     outbox_grace: float
     notifier_from_address: str
+    workers: int
+    max_connection_idle: float
+    max_connection_age: float
+    keepalive_time: float
+    keepalive_timeout: float
+    keepalive_min_ping_interval: float
     max_concurrent_rpcs: int
     reflection: bool
     health_interval: float
@@ -513,9 +588,18 @@ def _resolve(raw: dict[str, Any], serving: bool) -> Settings:
         raw["drain_seconds"] if raw["drain_seconds"] is not None else (0.0 if embedded else 5.0)
     )
     raw["log_format"] = (raw["log_format"] or ("text" if embedded else "json")).lower()
-    workers = raw["hash_workers"] or os.cpu_count() or 1
-    raw["hash_workers"] = workers
-    raw["hash_max_pending"] = raw["hash_max_pending"] or workers * 16
+    cpus = os.cpu_count() or 1
+    if raw["workers"] is None:
+        raw["workers"] = 1 if embedded else cpus
+    elif embedded and raw["workers"] > 1:
+        raise ConfigError(
+            "cannot start: embedded mode runs one process (its AWS emulator and data live in "
+            "it); leave USERMGMT_WORKERS unset or set it to 1"
+        )
+    # Worker processes share the CPUs, so each hashes with its share of them.
+    hash_workers = raw["hash_workers"] or max(1, cpus // raw["workers"])
+    raw["hash_workers"] = hash_workers
+    raw["hash_max_pending"] = raw["hash_max_pending"] or hash_workers * 16
     raw["hmac_secret"] = _read_secret(raw.pop("hmac_secret"), raw["hmac_secret_file"])
     _check(raw, embedded, serving)
     return Settings(**raw)

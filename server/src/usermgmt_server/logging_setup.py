@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -45,10 +46,33 @@ class TextFormatter(logging.Formatter):
         return f"{text} {extras}" if extras else text
 
 
-def configure_logging(level: str, log_format: str) -> None:
-    """Send every log record to stderr in ``log_format`` ("json" or "text") at ``level``."""
+class ProcessContext(logging.Filter):
+    """Adds fixed attributes (which process speaks: ``pid``, ``worker``) to every record,
+    unless the record already carries an attribute of that name."""
+
+    def __init__(self, context: Mapping[str, object]) -> None:
+        super().__init__()
+        self._context = dict(context)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in self._context.items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+def configure_logging(
+    level: str, log_format: str, context: Mapping[str, object] | None = None
+) -> None:
+    """Send every log record to stderr in ``log_format`` ("json" or "text") at ``level``.
+
+    ``context`` (e.g. ``{"pid": 4242, "worker": 1}``) is added to every line, so the lines of
+    several processes sharing one stderr can be told apart.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    if context:
+        handler.addFilter(ProcessContext(context))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

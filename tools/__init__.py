@@ -1,0 +1,1 @@
+"""Developer tools that run the service, not part of any distribution."""
