@@ -50,4 +50,4 @@ lock:
 CLUSTER_ARGS ?=
 .PHONY: cluster
 cluster: venv
-	$(RUN) python -m tools.cluster $(CLUSTER_ARGS)
+	$(RUN) python -m deploy.cluster $(CLUSTER_ARGS)

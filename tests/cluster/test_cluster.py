@@ -13,10 +13,10 @@ from pathlib import Path
 import grpc
 import pytest
 
+from deploy.cluster import Cluster, ClusterSettings
 from tests.cluster.load import LoadReport, SteadyLoad
 from tests.cluster.logs import records
 from tests.e2e.harness import ADMIN_PASSWORD, ADMIN_USERNAME, FAST_ARGON2, scan_table
-from tools.cluster import Cluster, ClusterSettings
 from usermgmt.v1 import auth_service_pb2, auth_service_pb2_grpc
 
 pytestmark = pytest.mark.slow

