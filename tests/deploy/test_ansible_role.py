@@ -29,6 +29,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.deploy.ansible_aws import create_scaling_group, register_by_lifecycle
 from tests.deploy.ansible_support import (
     ANSIBLE_DIR,
     BIN,
@@ -68,6 +69,7 @@ class Deployment:
 
     root: Path
     variables: dict[str, object]
+    variables_file: Path
     first: subprocess.CompletedProcess[str]
     second: subprocess.CompletedProcess[str]
 
@@ -170,7 +172,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     assert first.returncode == 0, first.stdout + first.stderr
     second = run(command, env=environment, cwd=ANSIBLE_DIR)
     assert second.returncode == 0, second.stdout + second.stderr
-    return Deployment(root, variables, first, second)
+    return Deployment(root, variables, variables_file, first, second)
 
 
 def test_second_run_changes_nothing(deployment: Deployment) -> None:
@@ -304,7 +306,7 @@ def test_writable_executable_memory_is_refused_under_the_guard() -> None:
     assert "PermissionError" in result.stderr, result.stderr
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def running_server(deployment: Deployment, moto_endpoint: str) -> Iterator[str]:
     """The installed server started as its unit starts it, without writable-executable memory."""
     credentials = deployment.config_dir / "credentials"
@@ -368,3 +370,51 @@ def test_installed_server_serves_without_writable_executable_memory(
         )
     assert registered.user.username == "deployed"
     assert signed_in.access_token.count(".") == 2
+
+
+def test_rollout_takes_the_instance_out_installs_and_returns_it(
+    deployment: Deployment, running_server: str, moto_endpoint: str, tmp_path: Path
+) -> None:
+    group = create_scaling_group(moto_endpoint)
+    instance = group.instance_ids[0]
+    release = tmp_path / "release"
+    shutil.copytree(Path(str(deployment.variables["usermgmt_wheels_dir"])), release)
+    command = [
+        str(BIN / "ansible-playbook"),
+        "-c",
+        "local",
+        "-i",
+        "localhost,",
+        "rollout.yml",
+        "-e",
+        "usermgmt_rollout_hosts=localhost",
+        # What the instance metadata service tells on an instance.
+        "-e",
+        f"usermgmt_rollout_instance_id={instance}",
+        "-e",
+        f"usermgmt_deploy_vars_file={deployment.variables_file}",
+        "-e",
+        f"usermgmt_rollout_wheels_dir={release}",
+        "-e",
+        "usermgmt_rollout_poll_delay=1",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        "-e",
+        "ansible_become=false",
+    ]
+    environment = {**ansible_environment(tmp_path / "ansible"), "AWS_ENDPOINT_URL": moto_endpoint}
+    with register_by_lifecycle(group) as lifecycle:
+        result = run(command, env=environment, cwd=ANSIBLE_DIR)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert play_recap(result.stdout)["localhost"]["failed"] == 0
+    # Out of the target group while the release was installed and probed, then back in.
+    assert lifecycle.deregistered == [instance], output
+    assert group.lifecycle_state(instance) == "InService"
+    assert group.desired_capacity() == 2
+    assert group.target_states() == {member: "healthy" for member in group.instance_ids}
+    standby = output.index("TASK [Put the instance in standby")
+    probe = output.index("TASK [Wait until the server answers its readiness probe]")
+    back = output.index("TASK [Return the instance to service]")
+    healthy = output.index("TASK [Wait until every target group sees the instance healthy]")
+    assert standby < probe < back < healthy
