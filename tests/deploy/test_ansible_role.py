@@ -20,10 +20,12 @@ import stat
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import grpc
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -112,6 +114,25 @@ def _build_wheels(directory: Path) -> None:
     assert len(list(directory.glob("usermgmt_*.whl"))) == 2, result.stderr
 
 
+def _site_command(variables_file: Path) -> list[str]:
+    return [
+        str(BIN / "ansible-playbook"),
+        "-c",
+        "local",
+        "-i",
+        "localhost,",
+        "site.yml",
+        "-e",
+        f"@{variables_file}",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        "-e",
+        "ansible_become=false",
+        "-v",
+        "--diff",
+    ]
+
+
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     base = tmp_path_factory.mktemp("ansible-role")
@@ -152,22 +173,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     variables_file = base / "deploy-vars.json"
     variables_file.write_text(json.dumps(variables))
     environment = ansible_environment(base / "ansible")
-    command = [
-        str(BIN / "ansible-playbook"),
-        "-c",
-        "local",
-        "-i",
-        "localhost,",
-        "site.yml",
-        "-e",
-        f"@{variables_file}",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-        "-e",
-        "ansible_become=false",
-        "-v",
-        "--diff",
-    ]
+    command = _site_command(variables_file)
     first = run(command, env=environment, cwd=ANSIBLE_DIR)
     assert first.returncode == 0, first.stdout + first.stderr
     second = run(command, env=environment, cwd=ANSIBLE_DIR)
@@ -237,6 +243,32 @@ def test_secrets_are_private_files_and_never_printed(deployment: Deployment) -> 
     ]
     for text in printed + written:
         assert key_body not in text and hmac_secret not in text
+
+
+def test_secrets_from_ssm_parameters_write_the_same_files(
+    deployment: Deployment, moto_endpoint: str, tmp_path: Path
+) -> None:
+    # The instance user data gives only the parameter names; the role reads SecureStrings.
+    ssm = boto3.client("ssm", endpoint_url=moto_endpoint, region_name="us-east-1")
+    variables = dict(deployment.variables)
+    for secret, parameter in (
+        ("usermgmt_signing_key_pem", "usermgmt_ssm_signing_key_parameter"),
+        ("usermgmt_hmac_secret", "usermgmt_ssm_hmac_secret_parameter"),
+    ):
+        name = f"/usermgmt-ansible-{uuid.uuid4().hex[:8]}/{secret}"
+        ssm.put_parameter(Name=name, Value=str(variables.pop(secret)), Type="SecureString")
+        variables[parameter] = name
+    variables_file = tmp_path / "deploy-vars.json"
+    variables_file.write_text(json.dumps(variables))
+    environment = {**ansible_environment(tmp_path / "ansible"), "AWS_ENDPOINT_URL": moto_endpoint}
+    result = run(_site_command(variables_file), env=environment, cwd=ANSIBLE_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Same secrets, same files: nothing to change, and nothing printed.
+    assert play_recap(result.stdout)["localhost"]["changed"] == 0, recap_line(result.stdout)
+    pem = str(deployment.variables["usermgmt_signing_key_pem"])
+    hmac_secret = str(deployment.variables["usermgmt_hmac_secret"])
+    for text in (result.stdout, result.stderr):
+        assert pem.splitlines()[1] not in text and hmac_secret not in text
 
 
 @pytest.mark.parametrize("unit", UNITS)
