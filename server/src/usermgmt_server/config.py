@@ -520,7 +520,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for option in OPTIONS:
         if option.flag is None:
             continue
-        help_text = f"{option.help} [env {option.env}]"
+        # argparse expands %-placeholders in help text; the help is plain prose.
+        help_text = f"{option.help} [env {option.env}]".replace("%", "%%")
         if option.parse is _boolean:
             parser.add_argument(
                 option.flag,
