@@ -29,14 +29,10 @@ resource "aws_sqs_queue" "notifications" {
   })
 }
 
+# Only the event topic may send to the queue (as ensure_notification_pipeline() sets it).
 resource "aws_sqs_queue_policy" "notifications" {
   queue_url = aws_sqs_queue.notifications.id
-  policy    = jsonencode(local.notifications_queue_policy)
-}
-
-locals {
-  # Only the event topic may send to the queue (as ensure_notification_pipeline() sets it).
-  notifications_queue_policy = {
+  policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Sid       = "AllowNotificationTopic"
@@ -46,7 +42,7 @@ locals {
       Resource  = aws_sqs_queue.notifications.arn
       Condition = { ArnEquals = { "aws:SourceArn" = aws_sns_topic.events.arn } }
     }]
-  }
+  })
 }
 
 resource "aws_sns_topic_subscription" "notifications" {

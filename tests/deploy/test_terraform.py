@@ -1,0 +1,361 @@
+"""deploy/terraform: formatted, valid, its terraform tests pass, checkov finds nothing left
+unexplained, it agrees with the code (table, filter policy, probe, the Ansible role), and the
+whole stack applies to and destroys from a moto server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from tests.deploy.terraform_support import (
+    REGION,
+    REPO,
+    STACK_DIR,
+    aws_environment,
+    check,
+    copy_stack,
+    init,
+    moto_server_process,
+    normalized_table_definition,
+    planned_resource,
+    secret_variables,
+    show_plan,
+    stack_variables,
+    table_definition_from_description,
+    table_definition_from_terraform,
+    terraform,
+    terraform_environment,
+)
+from usermgmt.v1 import probe_service_pb2
+from usermgmt_server.adapters.dynamodb.schema import TTL_ATTRIBUTE, table_definition
+from usermgmt_server.notifier.resources import DLQ_SUFFIX, FILTER_POLICY
+
+ARGUMENT_SPECS = REPO / "deploy" / "ansible" / "roles" / "usermgmt" / "meta" / "argument_specs.yml"
+CHECKOV_REQUIREMENTS = Path(__file__).with_name("checkov-requirements.txt")
+PROBE_PATH = "/{}/Ready".format(
+    probe_service_pb2.DESCRIPTOR.services_by_name["ProbeService"].full_name
+)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised copy of the stack (the repository keeps no .terraform or state)."""
+    directory = copy_stack(tmp_path_factory.mktemp("terraform") / "stack")
+    init(directory)
+    return directory
+
+
+def test_files_are_formatted() -> None:
+    result = terraform(["fmt", "-check", "-recursive", "-diff", "-no-color"], cwd=STACK_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_init_uses_the_offline_mirror(workdir: Path) -> None:
+    lock = (workdir / ".terraform.lock.hcl").read_text()
+    assert re.search(r'provider "registry.terraform.io/hashicorp/aws" \{\s+version\s+= "5\.', lock)
+    assert (workdir / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp").is_dir()
+
+
+def test_configuration_is_valid(workdir: Path) -> None:
+    result = json.loads(check(terraform(["validate", "-json", "-no-color"], cwd=workdir)))
+    assert result["valid"], result
+    assert result["warning_count"] == 0, result["diagnostics"]
+
+
+def test_terraform_tests_pass_against_the_mock_provider(workdir: Path) -> None:
+    result = terraform(["test", "-no-color"], cwd=workdir, timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    runs = sum(
+        len(re.findall(r'^run "', path.read_text(), re.MULTILINE))
+        for path in (workdir / "tests").glob("*.tftest.hcl")
+    )
+    assert runs >= 30
+    assert f"Success! {runs} passed, 0 failed." in output, output
+
+
+def test_checkov_finds_no_unexplained_failure(tmp_path: Path) -> None:
+    # checkov pins packaging<24 and boto3 1.35, which the workspace cannot take (pytest 9,
+    # aioboto3): it runs in its own environment, pinned with hashes in checkov-requirements.txt.
+    uv = _uv()
+    result = subprocess.run(
+        [
+            *uv,
+            *("run", "--no-project", "--isolated", "--python", "3.11"),
+            *("--with-requirements", str(CHECKOV_REQUIREMENTS)),
+            *("checkov", "--directory", str(STACK_DIR), "--framework", "terraform"),
+            *("--skip-download", "--compact", "--output", "json"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    report = json.loads(result.stdout)
+    summary = report["summary"]
+    failures = [
+        (item["check_id"], item["resource"], item["check_name"])
+        for item in report["results"]["failed_checks"]
+    ]
+    assert failures == []
+    assert summary["parsing_errors"] == 0
+    assert summary["passed"] > 50
+    for skipped in report["results"]["skipped_checks"]:
+        reason = skipped["check_result"].get("suppress_comment", "")
+        assert len(reason) > 20, f"{skipped['check_id']} on {skipped['resource']} has no reason"
+    assert "Failed to run check" not in result.stderr, result.stderr
+
+
+def _uv() -> list[str]:
+    if found := shutil.which("uv"):
+        return [found]
+    probe = subprocess.run([sys.executable, "-m", "uv", "--version"], capture_output=True)
+    if probe.returncode == 0:
+        return [sys.executable, "-m", "uv"]
+    pytest.fail("uv is needed to run checkov in its own environment (make venv installs it)")
+
+
+@pytest.fixture(scope="module")
+def plan(workdir: Path, moto_endpoint: str) -> dict[str, Any]:
+    """The plan of a new stack against the moto server (which answers the data sources)."""
+    env = terraform_environment({**aws_environment(moto_endpoint), **secret_variables()})
+    certificate = f"arn:aws:acm:{REGION}:123456789012:certificate/{uuid.uuid4()}"
+    variables = stack_variables(f"um{uuid.uuid4().hex[:8]}", certificate)
+    check(terraform(["plan", "-no-color", "-out=stack.tfplan", *variables], workdir, env))
+    return show_plan(workdir, "stack.tfplan", env)
+
+
+def test_table_is_the_one_the_code_creates(plan: dict[str, Any]) -> None:
+    values = planned_resource(plan, "aws_dynamodb_table.main")
+    expected = normalized_table_definition(table_definition(values["name"]))
+    assert table_definition_from_terraform(values) == expected
+    assert values["ttl"] == [{"attribute_name": TTL_ATTRIBUTE, "enabled": True}]
+
+
+def test_subscription_filters_as_the_notifier_expects(plan: dict[str, Any]) -> None:
+    subscription = planned_resource(plan, "aws_sns_topic_subscription.notifications")
+    assert json.loads(subscription["filter_policy"]) == FILTER_POLICY
+    assert subscription["filter_policy_scope"] == "MessageAttributes"
+    assert subscription["raw_message_delivery"] is True
+    queue = planned_resource(plan, "aws_sqs_queue.notifications")
+    dlq = planned_resource(plan, "aws_sqs_queue.notifications_dlq")
+    assert dlq["name"] == queue["name"] + DLQ_SUFFIX
+
+
+def test_health_check_calls_the_probe_rpc(plan: dict[str, Any]) -> None:
+    target_group = planned_resource(plan, "aws_lb_target_group.grpc")
+    assert target_group["protocol_version"] == "GRPC"
+    assert target_group["health_check"][0]["path"] == PROBE_PATH
+    assert target_group["health_check"][0]["matcher"] == "0"
+
+
+def test_deploy_variables_are_the_roles(plan: dict[str, Any]) -> None:
+    change = plan["output_changes"]["deploy_vars"]
+    names = set(change["after"] or {}) | set(change["after_unknown"] or {})
+    options = yaml.safe_load(ARGUMENT_SPECS.read_text())["argument_specs"]["main"]["options"]
+    required = {name for name, spec in options.items() if spec.get("required")}
+    assert names <= set(options), names - set(options)
+    assert required <= names, required - names
+
+
+def test_instances_run_the_ansible_the_role_is_tested_with(plan: dict[str, Any]) -> None:
+    pins = tomllib.loads((REPO / "pyproject.toml").read_text())["dependency-groups"]["dev"]
+    tested = next(pin.split("==")[1] for pin in pins if pin.startswith("ansible=="))
+    default = plan["configuration"]["root_module"]["variables"]["ansible_version"]["default"]
+    assert default == tested
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_stack_applies_and_destroys_on_moto(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workdir = copy_stack(tmp_path / "stack")
+    init(workdir)
+    with moto_server_process() as endpoint:
+        aws = _Aws(endpoint)
+        certificate = aws.client("acm").request_certificate(DomainName="usermgmt.example.com")
+        name = f"um{uuid.uuid4().hex[:8]}"
+        secrets = secret_variables()
+        env = terraform_environment({**aws_environment(endpoint), **secrets})
+        variables = stack_variables(name, certificate["CertificateArn"])
+
+        started = time.monotonic()
+        check(terraform(["apply", "-auto-approve", "-no-color", *variables], workdir, env, 900))
+        applied = time.monotonic() - started
+        outputs = {
+            key: item["value"]
+            for key, item in json.loads(check(terraform(["output", "-json"], workdir, env))).items()
+        }
+
+        _check_table(aws, outputs["table_name"])
+        _check_notification_pipeline(aws, outputs)
+        _check_load_balancer(aws, outputs)
+        _check_instances(aws, outputs, tmp_path)
+        _check_secrets(aws, outputs, secrets, workdir)
+        _check_target_group_is_replaced_before_it_goes(workdir, env, variables)
+
+        started = time.monotonic()
+        check(terraform(["destroy", "-auto-approve", "-no-color", *variables], workdir, env, 900))
+        destroyed = time.monotonic() - started
+        assert check(terraform(["state", "list"], workdir, env)).strip() == ""
+        tables = aws.client("dynamodb").list_tables()["TableNames"]
+        assert outputs["table_name"] not in tables
+    with capsys.disabled():
+        print(f"\nterraform on moto: apply {applied:.0f} s, destroy {destroyed:.0f} s")
+
+
+class _Aws:
+    """boto3 clients on the moto server."""
+
+    def __init__(self, endpoint: str) -> None:
+        self._endpoint = endpoint
+
+    def client(self, service: str) -> Any:
+        """A client of ``service``."""
+        return boto3.client(
+            service,
+            endpoint_url=self._endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+def _check_table(aws: _Aws, table_name: str) -> None:
+    dynamodb = aws.client("dynamodb")
+    described = dynamodb.describe_table(TableName=table_name)["Table"]
+    expected = normalized_table_definition(table_definition(table_name))
+    assert table_definition_from_description(described) == expected
+    ttl = dynamodb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", TTL_ATTRIBUTE)
+    backups = dynamodb.describe_continuous_backups(TableName=table_name)
+    recovery = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert recovery["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def _check_notification_pipeline(aws: _Aws, outputs: dict[str, Any]) -> None:
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    topic = outputs["topic_arn"]
+    (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    attributes = sns.get_subscription_attributes(SubscriptionArn=subscription["SubscriptionArn"])
+    attributes = attributes["Attributes"]
+    assert json.loads(attributes["FilterPolicy"]) == FILTER_POLICY
+    assert attributes["RawMessageDelivery"] == "true"
+    queue = outputs["notification_queue_url"]
+    queue_attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])
+    redrive = json.loads(queue_attributes["Attributes"]["RedrivePolicy"])
+    dlq_arn = sqs.get_queue_attributes(
+        QueueUrl=outputs["notification_dlq_url"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    assert redrive == {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}
+
+    # What the server publishes: only notification requests reach the notifier's queue.
+    for event_type in ("usermgmt.user.registered.v1", "usermgmt.notification.welcome.v1"):
+        sns.publish(
+            TopicArn=topic,
+            Message=json.dumps({"type": event_type}),
+            MessageAttributes={"event_type": {"DataType": "String", "StringValue": event_type}},
+        )
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    bodies = [json.loads(message["Body"]) for message in received.get("Messages", [])]
+    assert bodies == [{"type": "usermgmt.notification.welcome.v1"}]
+
+
+def _check_load_balancer(aws: _Aws, outputs: dict[str, Any]) -> None:
+    elbv2 = aws.client("elbv2")
+    (target_group,) = elbv2.describe_target_groups(TargetGroupArns=[outputs["target_group_arn"]])[
+        "TargetGroups"
+    ]
+    assert (target_group["Protocol"], target_group["ProtocolVersion"]) == ("HTTP", "GRPC")
+    assert target_group["HealthCheckPath"] == PROBE_PATH
+    assert target_group["Matcher"] == {"GrpcCode": "0"}
+    assert target_group["HealthCheckProtocol"] == "HTTP"
+    attributes = elbv2.describe_target_group_attributes(
+        TargetGroupArn=target_group["TargetGroupArn"]
+    )
+    settings = {item["Key"]: item["Value"] for item in attributes["Attributes"]}
+    assert settings["deregistration_delay.timeout_seconds"] == "30"
+    (balancer_arn,) = target_group["LoadBalancerArns"]
+    (listener,) = elbv2.describe_listeners(LoadBalancerArn=balancer_arn)["Listeners"]
+    assert (listener["Protocol"], listener["Port"]) == ("HTTPS", 443)
+    balancer_attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=balancer_arn)
+    balancer_settings = {item["Key"]: item["Value"] for item in balancer_attributes["Attributes"]}
+    assert balancer_settings["routing.http.drop_invalid_header_fields.enabled"] == "true"
+
+
+def _check_instances(aws: _Aws, outputs: dict[str, Any], tmp_path: Path) -> None:
+    autoscaling, ec2 = aws.client("autoscaling"), aws.client("ec2")
+    (group,) = autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[outputs["autoscaling_group_name"]]
+    )["AutoScalingGroups"]
+    assert group["HealthCheckType"] == "ELB"
+    assert group["TargetGroupARNs"] == [outputs["target_group_arn"]]
+    assert len(group["Instances"]) == group["MinSize"] == 2
+    template = group["LaunchTemplate"]
+    (version,) = ec2.describe_launch_template_versions(
+        LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Latest"]
+    )["LaunchTemplateVersions"]
+    data = version["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    user_data = base64.b64decode(data["UserData"]).decode()
+    script = tmp_path / "user-data.sh"
+    script.write_text(user_data)
+    syntax = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
+    deploy_vars = json.loads(
+        user_data.split("<<'USERMGMT_DEPLOY_VARS'\n")[1].split("\nUSERMGMT_DEPLOY_VARS\n")[0]
+    )
+    assert deploy_vars == outputs["deploy_vars"]
+    assert deploy_vars["usermgmt_table_name"] == outputs["table_name"]
+    assert deploy_vars["usermgmt_notification_queue_url"] == outputs["notification_queue_url"]
+
+
+def _check_secrets(
+    aws: _Aws, outputs: dict[str, Any], secrets: dict[str, str], workdir: Path
+) -> None:
+    ssm = aws.client("ssm")
+    for output, variable in (
+        ("signing_key_parameter", "TF_VAR_signing_key_pem"),
+        ("hmac_secret_parameter", "TF_VAR_hmac_secret"),
+    ):
+        parameter = ssm.get_parameter(Name=outputs[output], WithDecryption=True)["Parameter"]
+        assert parameter["Type"] == "SecureString"
+        assert parameter["Value"] == secrets[variable]
+    state = (workdir / "terraform.tfstate").read_text()
+    assert secrets["TF_VAR_hmac_secret"] not in state
+    assert "PRIVATE KEY" not in state
+
+
+def _check_target_group_is_replaced_before_it_goes(
+    workdir: Path, env: dict[str, str], variables: list[str]
+) -> None:
+    # A new port (like a new protocol version) replaces the target group: the new one must
+    # exist before the listener leaves the old one.
+    check(
+        terraform(
+            ["plan", "-no-color", "-out=port.tfplan", "-var=grpc_port=50052", *variables],
+            workdir,
+            env,
+        )
+    )
+    changes = {
+        change["address"]: change["change"]["actions"]
+        for change in show_plan(workdir, "port.tfplan", env)["resource_changes"]
+    }
+    assert changes["aws_lb_target_group.grpc"] == ["create", "delete"]
