@@ -58,6 +58,17 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def test_readme_names_every_variable_and_output() -> None:
+    readme = (STACK_DIR / "README.md").read_text()
+    declared = re.findall(
+        r'^(?:variable|output) "([a-z0-9_]+)"',
+        "".join(path.read_text() for path in STACK_DIR.glob("*.tf")),
+        re.MULTILINE,
+    )
+    assert len(declared) > 50
+    assert [name for name in declared if f"`{name}`" not in readme] == []
+
+
 def test_files_are_formatted() -> None:
     result = terraform(["fmt", "-check", "-recursive", "-diff", "-no-color"], cwd=STACK_DIR)
     assert result.returncode == 0, result.stdout + result.stderr
