@@ -10,7 +10,7 @@ resource "aws_lb" "main" {
   name                       = var.name
   load_balancer_type         = "application"
   internal                   = var.internal
-  subnets                    = local.public_subnet_ids
+  subnets                    = var.internal ? local.private_subnet_ids : local.public_subnet_ids
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
   enable_deletion_protection = var.alb_deletion_protection
@@ -58,6 +58,9 @@ resource "aws_lb_target_group" "grpc" {
   protocol_version     = "GRPC"
   port                 = var.grpc_port
   deregistration_delay = local.deregistration_delay
+  # Calls differ widely in cost (an Argon2id sign-in against a read): send each to the instance
+  # with the fewest calls in flight rather than in turn.
+  load_balancing_algorithm_type = "least_outstanding_requests"
 
   health_check {
     enabled             = true

@@ -104,7 +104,7 @@ resource "aws_autoscaling_group" "main" {
   target_group_arns         = [aws_lb_target_group.grpc.arn]
   health_check_type         = "ELB"
   health_check_grace_period = var.health_check_grace_period
-  default_instance_warmup   = 60
+  default_instance_warmup   = var.instance_warmup
   enabled_metrics           = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupStandbyInstances", "GroupTerminatingInstances", "GroupTotalInstances"]
 
   launch_template {
@@ -121,7 +121,7 @@ resource "aws_autoscaling_group" "main" {
       preferences {
         min_healthy_percentage = var.instance_refresh_min_healthy_percentage
         max_healthy_percentage = min(200, var.instance_refresh_min_healthy_percentage + 100)
-        instance_warmup        = 60
+        instance_warmup        = var.instance_warmup
         skip_matching          = true
         auto_rollback          = true
       }

@@ -402,8 +402,9 @@ variable "release_s3_uri" {
   type        = string
 
   validation {
-    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^*?]+/)?$", var.release_s3_uri))
-    error_message = "release_s3_uri must be s3://BUCKET/ or s3://BUCKET/PREFIX/ (ending in a slash)."
+    # The user data quotes it in single quotes: no quotes, spaces or wildcards.
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([A-Za-z0-9_.+=@,!()/-]+/)?$", var.release_s3_uri))
+    error_message = "release_s3_uri must be s3://BUCKET/ or s3://BUCKET/PREFIX/ (ending in a slash; letters, digits and _.+=@,!()/- only)."
   }
 }
 
@@ -493,6 +494,17 @@ variable "health_check_grace_period" {
   validation {
     condition     = var.health_check_grace_period >= 0 && var.health_check_grace_period <= 7200
     error_message = "health_check_grace_period must be 0 to 7200 seconds."
+  }
+}
+
+variable "instance_warmup" {
+  description = "Seconds from launch until a new instance counts for scaling and instance refresh: the bootstrap (packages, wheels, role) and the first healthy checks."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.instance_warmup >= 0 && var.instance_warmup <= 3600
+    error_message = "instance_warmup must be 0 to 3600 seconds."
   }
 }
 

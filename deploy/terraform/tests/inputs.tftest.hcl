@@ -35,6 +35,16 @@ run "existing_vpc_is_used_as_given" {
   }
 }
 
+run "internal_load_balancer_sits_in_the_private_subnets" {
+  variables {
+    internal = true
+  }
+  assert {
+    condition     = aws_lb.main.internal && aws_lb.main.subnets == toset(aws_subnet.private[*].id)
+    error_message = "An internal ALB in the private subnets."
+  }
+}
+
 run "matcher_and_drain_are_configurable" {
   command = plan
   variables {
@@ -103,6 +113,14 @@ run "certificate_must_be_an_acm_arn" {
     certificate_arn = "arn:aws:iam::123456789012:server-certificate/usermgmt"
   }
   expect_failures = [var.certificate_arn]
+}
+
+run "release_must_not_break_the_user_data_quoting" {
+  command = plan
+  variables {
+    release_s3_uri = "s3://usermgmt-releases/it's/"
+  }
+  expect_failures = [var.release_s3_uri]
 }
 
 run "alarm_actions_must_be_arns" {

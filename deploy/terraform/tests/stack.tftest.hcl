@@ -91,8 +91,8 @@ run "load_balancer_speaks_grpc_over_https" {
     error_message = "The target group is named by prefix, so that a replacement can exist beside it."
   }
   assert {
-    condition     = aws_lb_target_group.grpc.port == 50051 && aws_lb_target_group.grpc.target_type == "instance"
-    error_message = "The target group sends to the instances' gRPC port."
+    condition     = aws_lb_target_group.grpc.port == 50051 && aws_lb_target_group.grpc.target_type == "instance" && aws_lb_target_group.grpc.load_balancing_algorithm_type == "least_outstanding_requests"
+    error_message = "The target group sends to the instances' gRPC port, to the least busy first."
   }
   assert {
     condition     = aws_lb_target_group.grpc.health_check[0].path == "/usermgmt.v1.ProbeService/Ready"
