@@ -20,6 +20,7 @@ import boto3
 import pytest
 import yaml
 
+from tests.deploy.ansible_support import BIN, ansible_environment
 from tests.deploy.terraform_support import (
     REGION,
     REPO,
@@ -335,6 +336,46 @@ def _check_instances(aws: _Aws, outputs: dict[str, Any], tmp_path: Path) -> None
     assert deploy_vars == outputs["deploy_vars"]
     assert deploy_vars["usermgmt_table_name"] == outputs["table_name"]
     assert deploy_vars["usermgmt_notification_queue_url"] == outputs["notification_queue_url"]
+    _check_role_accepts(deploy_vars, tmp_path)
+
+
+def _check_role_accepts(deploy_vars: dict[str, Any], tmp_path: Path) -> None:
+    """Ansible checks the deploy variables against the role's argument specification (names,
+    types, required options), as the role does when it starts on the instance."""
+    playbook = tmp_path / "validate.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Check the deploy variables",
+                    "hosts": "localhost",
+                    "connection": "local",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "name": "Validate against the role's argument_specs",
+                            "ansible.builtin.validate_argument_spec": {
+                                "argument_spec": "{{ specs.argument_specs.main.options }}",
+                                "provided_arguments": "{{ deploy_vars }}",
+                            },
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    extra = {"deploy_vars": deploy_vars, "specs": yaml.safe_load(ARGUMENT_SPECS.read_text())}
+    command = [str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)]
+    result = subprocess.run(
+        [*command, "-e", json.dumps(extra)],
+        env=ansible_environment(tmp_path / "ansible"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failed=0" in result.stdout
 
 
 def _check_secrets(
