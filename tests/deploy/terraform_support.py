@@ -24,8 +24,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from usermgmt.v1 import probe_service_pb2
+
 REPO = Path(__file__).resolve().parents[2]
 STACK_DIR = REPO / "deploy" / "terraform"
+ARGUMENT_SPECS = REPO / "deploy" / "ansible" / "roles" / "usermgmt" / "meta" / "argument_specs.yml"
+PROBE_PATH = "/{}/Ready".format(
+    probe_service_pb2.DESCRIPTOR.services_by_name["ProbeService"].full_name
+)
 PLUGIN_DIR_VARIABLE = "USERMGMT_TF_PLUGIN_DIR"
 DEFAULT_PLUGIN_DIR = Path("/opt/tf-plugins")
 REGION = "us-east-1"
