@@ -131,11 +131,14 @@ def test_checkov_finds_no_unexplained_failure(tmp_path: Path) -> None:
 
 
 def _uv() -> list[str]:
+    """The uv command: on PATH, or the module of the Python that pip installed it into (as
+    .ci/run and the Makefile call it)."""
     if found := shutil.which("uv"):
         return [found]
-    probe = subprocess.run([sys.executable, "-m", "uv", "--version"], capture_output=True)
-    if probe.returncode == 0:
-        return [sys.executable, "-m", "uv"]
+    for python in filter(None, (shutil.which("python3"), sys.executable)):
+        probe = subprocess.run([python, "-m", "uv", "--version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return [python, "-m", "uv"]
     pytest.fail("uv is needed to run checkov in its own environment (make venv installs it)")
 
 
