@@ -1,0 +1,388 @@
+"""One benchmark run: every phase in order, each figure beside the bound it is compared with.
+
+Phases (one emulator and table for the whole run):
+
+1. Bounds without the service: the Argon2 verify rate, and the CPU per call of a bare grpc.aio
+   echo server under the same load as GetUser.
+2. One worker process: each RPC alone (GetUser, ListUsers, UpdateUser, Authenticate, Register),
+   with the Argon2 bound measured again just before and after Authenticate; GetUser paced
+   while Authenticate keeps the hashing threads busy; then aioboto3's CPU per GetItem and the
+   token verification costs.
+3. Workers: GetJwks (no storage, no hashing, so neither the emulator nor Argon2 limits it) at
+   saturation against one worker process, then two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.bench import h2load, procstat
+from tests.bench.calls import Identity
+from tests.bench.echo import BANNER as ECHO_BANNER
+from tests.bench.loadgen import LoadPool, LoadResult, LoadSpec
+from tests.bench.stack import Account, Server, Stack
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+RPCS = ("GetUser", "ListUsers", "UpdateUser", "Authenticate", "Register")
+JWKS_METHOD = "/usermgmt.v1.AuthService/GetJwks"
+
+
+@dataclass(frozen=True, slots=True)
+class BenchSettings:
+    """How long and how hard each phase runs.
+
+    ``streams`` concurrent calls per client process drive each RPC alone; ``login_streams``
+    Authenticate calls in flight keep the hashing threads saturated (more than the threads,
+    fewer than the queue bound); ``probe_streams`` x ``probe_rate`` GetUser calls per second
+    are timed meanwhile. ``hash_workers`` hashing threads per worker process (the Argon2 bound
+    uses as many). ``load_tool`` drives the workers phase: h2load, python, or auto (h2load
+    when installed).
+    """
+
+    duration: float = 8.0
+    bound_duration: float = 4.0
+    processes: int = 2
+    streams: int = 4
+    users: int = 32
+    login_streams: int = 8
+    probe_streams: int = 4
+    probe_rate: float = 10.0
+    hash_workers: int = 1
+    scaling_connections: int = 16
+    scaling_streams: int = 4
+    load_tool: str = "auto"
+
+
+class Bench:
+    """Runs the phases and collects every figure into one JSON-ready dictionary."""
+
+    def __init__(self, settings: BenchSettings, log_dir: Path) -> None:
+        if settings.processes < 2:
+            raise ValueError("at least 2 client processes: login load and GetUser run apart")
+        self.settings = settings
+        self.stack = Stack(log_dir, hash_workers=settings.hash_workers)
+        self.log_dir = log_dir
+        self.pool: LoadPool | None = None
+        self.accounts: list[Account] = []
+        self.admin: Account | None = None
+
+    def run(self) -> dict[str, Any]:
+        """Run every phase; the results as plain data."""
+        started = time.time()
+        load_before = os.getloadavg()
+        self.stack.start()
+        try:
+            self.accounts, self.admin = self.stack.seed(self.settings.users)
+            self.pool = LoadPool(self.settings.processes)
+            try:
+                results = self._phases()
+            finally:
+                self.pool.close()
+        finally:
+            self.stack.stop()
+        assert self.stack.settings is not None
+        server = self.stack.settings
+        results["server"] = {
+            "argon2_time_cost": server.argon2_time_cost,
+            "argon2_memory_kib": server.argon2_memory_kib,
+            "argon2_parallelism": server.argon2_parallelism,
+            "hash_workers": server.hash_workers,
+        }
+        results["machine"] = _machine(started, load_before)
+        results["settings"] = asdict(self.settings)
+        return results
+
+    def _phases(self) -> dict[str, Any]:
+        bounds: dict[str, Any] = {"argon2": {}}
+        bounds["echo"] = self._echo()
+        rpcs: dict[str, Any] = {}
+        with self.stack.server(1) as server:
+            for rpc in RPCS:
+                if rpc == "Authenticate":
+                    bounds["argon2"]["before"] = self._argon2()
+                rpcs[rpc] = self._alone(server, rpc)
+                if rpc == "Authenticate":
+                    bounds["argon2"]["after"] = self._argon2()
+            under_load = self._under_login_load(server)
+            bounds["getitem"] = self._bound(
+                "getitem",
+                "--concurrency",
+                str(self.settings.processes * self.settings.streams),
+                "--user-id",
+                self.accounts[0].user_id,
+            )
+            bounds["tokens"] = self._bound(
+                "tokens", "--target", server.address, "--user-id", self.accounts[0].user_id
+            )
+            peak_rss = server.peak_rss()
+        workers = {str(count): self._workers(count) for count in (1, 2)}
+        return {
+            "rpcs": rpcs,
+            "single_worker_peak_rss_bytes": max(peak_rss.values()),
+            "under_login_load": under_load,
+            "bounds": bounds,
+            "workers": workers,
+        }
+
+    # -- phases --------------------------------------------------------------------------------
+
+    def _alone(self, server: Server, rpc: str) -> dict[str, Any]:
+        """``rpc`` alone, back to back from every client process."""
+        specs = [
+            self._spec(rpc, server.address, self.settings.streams, part)
+            for part in range(self.settings.processes)
+        ]
+        results, cpu = self._measure(server, specs)
+        figures = _figures(results[rpc])
+        figures["server_cpu_ms_per_call"] = cpu["server"] / results[rpc].calls * 1000
+        figures["emulator_cpu_ms_per_call"] = cpu["emulator"] / results[rpc].calls * 1000
+        figures["event_loop_cpu_ms_per_call"] = cpu["main_thread"] / results[rpc].calls * 1000
+        return figures
+
+    def _under_login_load(self, server: Server) -> dict[str, Any]:
+        """Authenticate saturating the hashing threads, GetUser paced beside it."""
+        settings = self.settings
+        logins = [
+            self._spec("Authenticate", server.address, settings.login_streams, part)
+            for part in range(settings.processes - 1)
+        ]
+        probe = self._spec(
+            "GetUser",
+            server.address,
+            settings.probe_streams,
+            settings.processes - 1,
+            rate=settings.probe_rate,
+        )
+        results, cpu = self._measure(server, [*logins, probe])
+        wall = results["Authenticate"].wall_seconds
+        return {
+            "Authenticate": _figures(results["Authenticate"]),
+            "GetUser": _figures(results["GetUser"]),
+            "getuser_rate_asked": settings.probe_streams * settings.probe_rate,
+            # CPU of every thread but the event loop's: the hashing threads, nearly all of it.
+            "hashing_threads_busy": cpu["other_threads"] / wall / settings.hash_workers,
+            "emulator_cpu_share": cpu["emulator"] / wall,
+        }
+
+    def _workers(self, count: int) -> dict[str, Any]:
+        """GetJwks at saturation against ``count`` worker processes."""
+        with self.stack.server(count) as server:
+            tool = self._scaling_tool()
+            before = procstat.sample(server.worker_pids)
+            began = time.monotonic()
+            if tool == "h2load":
+                calls, rate = self._h2load(server)
+            else:
+                specs = [
+                    self._spec("GetJwks", server.address, self.settings.scaling_streams, part)
+                    for part in range(self.settings.processes)
+                ]
+                results, _ = self._measure(server, specs)
+                calls, rate = results["GetJwks"].calls, _rate(results["GetJwks"])
+            wall = time.monotonic() - began
+            used = procstat.sample(server.worker_pids)
+            per_worker = {
+                pid: used.seconds[pid] - before.seconds[pid] for pid in server.worker_pids
+            }
+            return {
+                "load_tool": tool,
+                "calls": calls,
+                "calls_per_second": rate,
+                "server_cpu_ms_per_call": sum(per_worker.values()) / calls * 1000,
+                "server_cores_used": sum(per_worker.values()) / wall,
+                "worker_cpu_share": [per_worker[pid] / wall for pid in server.worker_pids],
+                "peak_rss_bytes": list(server.peak_rss().values()),
+            }
+
+    def _h2load(self, server: Server) -> tuple[int, float]:
+        settings = self.settings
+        request = b""  # GetJwksRequest has no fields
+        arguments = {
+            "connections": settings.scaling_connections,
+            "streams": settings.scaling_streams,
+        }
+        h2load.run(server.address, JWKS_METHOD, request, duration=1, **arguments)
+        result = h2load.run(
+            server.address, JWKS_METHOD, request, duration=settings.duration, **arguments
+        )
+        if not result.complete(self._jwks_response_bytes(server)):
+            raise RuntimeError(f"some GetJwks calls through h2load failed: {result}")
+        return result.succeeded, result.calls_per_second
+
+    # -- bounds --------------------------------------------------------------------------------
+
+    def _argon2(self) -> dict[str, Any]:
+        return self._bound("argon2", "--threads", str(self.settings.hash_workers))
+
+    def _echo(self) -> dict[str, Any]:
+        """CPU per call of the bare echo server, under GetUser's load."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.echo"],
+            cwd=REPOSITORY,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            banner = process.stdout.readline()
+            if not banner.startswith(ECHO_BANNER):
+                raise RuntimeError(f"the echo server did not start: {banner!r}")
+            address = banner.split()[-1]
+            specs = [
+                self._spec("Echo", address, self.settings.streams, part)
+                for part in range(self.settings.processes)
+            ]
+            assert self.pool is not None
+            box: dict[str, procstat.CpuSample] = {}
+            results = self.pool.run(
+                specs, lambda: box.setdefault("cpu", procstat.sample([process.pid]))
+            )
+            echo = results["Echo"]
+            figures = _figures(echo)
+            figures["server_cpu_ms_per_call"] = procstat.used_since(box["cpu"]) / echo.calls * 1000
+            return figures
+        finally:
+            process.terminate()
+            process.wait(10)
+
+    def _bound(self, kind: str, *arguments: str) -> dict[str, Any]:
+        """Run ``python -m tests.bench.bounds kind`` with the server's environment."""
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.bench.bounds",
+                kind,
+                "--duration",
+                f"{self.settings.bound_duration:g}",
+                *arguments,
+            ],
+            cwd=REPOSITORY,
+            env=self.stack.environment(1),
+            capture_output=True,
+            text=True,
+            timeout=self.settings.bound_duration * 5 + 120,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"bound {kind} failed:\n{completed.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(completed.stdout)
+        return result
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _spec(
+        self, rpc: str, target: str, streams: int, part: int, *, rate: float | None = None
+    ) -> LoadSpec:
+        """Process ``part``'s share: its own accounts, so no two streams update one account."""
+        assert self.admin is not None
+        share = self.accounts[part :: self.settings.processes]
+        return LoadSpec(
+            rpc=rpc,
+            target=target,
+            streams=streams,
+            duration=self.settings.duration,
+            identities=tuple(_identity(account) for account in share),
+            admin=_identity(self.admin),
+            rate=rate,
+        )
+
+    def _measure(
+        self, server: Server, specs: list[LoadSpec]
+    ) -> tuple[dict[str, LoadResult], dict[str, float]]:
+        """Run a phase; CPU seconds the server (and its main thread, and its other threads)
+        and the emulator used during it."""
+        assert self.pool is not None
+        samples: dict[str, Any] = {}
+
+        def on_start() -> None:
+            samples["server"] = procstat.sample(server.worker_pids)
+            samples["emulator"] = procstat.sample([self.stack.emulator_pid])
+            samples["threads"] = _threads(server)
+
+        results = self.pool.run(specs, on_start)
+        threads_before, threads_after = samples["threads"], _threads(server)
+        main = sum(
+            threads_after[pid].get(pid, 0.0) - threads_before[pid].get(pid, 0.0)
+            for pid in server.worker_pids
+        )
+        server_cpu = procstat.used_since(samples["server"])
+        cpu = {
+            "server": server_cpu,
+            "emulator": procstat.used_since(samples["emulator"]),
+            "main_thread": main,
+            "other_threads": server_cpu - main,
+        }
+        return results, cpu
+
+    def _scaling_tool(self) -> str:
+        tool = self.settings.load_tool
+        if tool == "auto":
+            return "h2load" if h2load.available() else "python"
+        return tool
+
+    def _jwks_response_bytes(self, server: Server) -> int:
+        import grpc
+
+        from usermgmt.v1 import auth_service_pb2, auth_service_pb2_grpc
+
+        with grpc.insecure_channel(server.address) as channel:
+            stub = auth_service_pb2_grpc.AuthServiceStub(channel)
+            response = stub.GetJwks(auth_service_pb2.GetJwksRequest(), timeout=10)
+        return response.ByteSize()
+
+
+def _threads(server: Server) -> dict[int, dict[int, float]]:
+    return {pid: procstat.thread_cpu_seconds(pid) for pid in server.worker_pids}
+
+
+def _identity(account: Account) -> Identity:
+    return Identity(account.user_id, account.username, account.token)
+
+
+def _rate(result: LoadResult) -> float:
+    return result.calls / result.wall_seconds
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (``fraction`` in 0..1) of ``values``."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def _figures(result: LoadResult) -> dict[str, Any]:
+    return {
+        "calls": result.calls,
+        "errors": dict(result.errors),
+        "calls_per_second": _rate(result),
+        "p50_ms": percentile(result.latencies, 0.50) * 1000,
+        "p99_ms": percentile(result.latencies, 0.99) * 1000,
+        "client_cpu_ms_per_call": result.client_cpu_seconds / result.calls * 1000,
+    }
+
+
+def _machine(started: float, load_before: tuple[float, float, float]) -> dict[str, Any]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": time.time() - started,
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "load_average_before": load_before[0],
+        "load_average_after": os.getloadavg()[0],
+    }
