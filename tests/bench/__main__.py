@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.load_tool,
         help="load generator of the workers phase (%(default)s)",
     )
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="RPC",
+        help="run this RPC's phase once more under py-spy (repeatable)",
+    )
     return parser
 
 
@@ -82,13 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         login_streams=arguments.login_streams,
         hash_workers=arguments.hash_workers,
         load_tool=arguments.load_tool,
+        profile=tuple(arguments.profile),
     )
     out: Path = arguments.out
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "logs").mkdir(exist_ok=True)
     # The emulator accepts any credentials; these keep real ones from being used.
     os.environ.update(FAKE_AWS)
-    results = Bench(settings, out / "logs").run()
+    results = Bench(settings, out).run()
     results["targets"] = targets(results)
     table = markdown(results)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

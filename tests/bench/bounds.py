@@ -72,8 +72,12 @@ def argon2_rate(threads: int, duration: float) -> dict[str, float]:
     }
 
 
-async def getitem_cost(concurrency: int, duration: float, user_id: str) -> dict[str, float]:
-    """aioboto3 CPU per GetItem with ``concurrency`` calls in flight."""
+async def getitem_cost(
+    concurrency: int, duration: float, user_id: str, rate: float
+) -> dict[str, float]:
+    """aioboto3 CPU per GetItem with up to ``concurrency`` calls in flight, ``rate`` calls per
+    second in all (0: back to back). CPU per call depends on the rate (more calls share each
+    wake-up of the event loop), so the bound is taken at the rate GetUser ran at."""
     from usermgmt_server.adapters.dynamodb import codec
     from usermgmt_server.adapters.dynamodb.clients import open_aws_clients
     from usermgmt_server.app import aws_settings
@@ -94,15 +98,24 @@ async def getitem_cost(concurrency: int, duration: float, user_id: str) -> dict[
             await get()
         calls = 0
 
-        async def loop(deadline: float) -> None:
+        interval = concurrency / rate if rate else 0.0
+
+        async def loop(due: float, deadline: float) -> None:
             nonlocal calls
-            while time.monotonic() < deadline:
+            while due < deadline:
+                await asyncio.sleep(due - time.monotonic())
                 await get()
                 calls += 1
+                due = max(due + interval, time.monotonic()) if interval else time.monotonic()
 
         cpu_before = time.process_time()
         began = time.monotonic()
-        await asyncio.gather(*(loop(began + duration) for _ in range(concurrency)))
+        await asyncio.gather(
+            *(
+                loop(began + interval * n / concurrency, began + duration)
+                for n in range(concurrency)
+            )
+        )
         wall = time.monotonic() - began
         cpu = time.process_time() - cpu_before
     return {
@@ -216,13 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--user-id", default="")
+    parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--target", default="")
     arguments = parser.parse_args(argv)
     if arguments.kind == "argon2":
         result: dict[str, Any] = argon2_rate(arguments.threads, arguments.duration)
     elif arguments.kind == "getitem":
         result = asyncio.run(
-            getitem_cost(arguments.concurrency, arguments.duration, arguments.user_id)
+            getitem_cost(
+                arguments.concurrency, arguments.duration, arguments.user_id, arguments.rate
+            )
         )
     else:
         result = asyncio.run(token_costs(arguments.target, arguments.user_id, arguments.duration))

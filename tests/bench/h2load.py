@@ -9,7 +9,9 @@ the expected message bytes, which ``H2loadResult.complete`` checks.
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -35,6 +37,7 @@ class H2loadResult:
     succeeded: int
     calls_per_second: float
     data_bytes: int
+    cpu_seconds: float = 0.0
 
     def complete(self, response_bytes: int) -> bool:
         """Whether every succeeded call carried a whole response message of ``response_bytes``
@@ -58,9 +61,11 @@ def run(
     duration: float,
     connections: int,
     streams: int,
+    cpus: set[int] | None = None,
 ) -> H2loadResult:
     """Call ``method`` (``/package.Service/Method``) on ``address`` with ``connections``
-    connections and ``streams`` calls in flight on each, for ``duration`` seconds."""
+    connections and ``streams`` calls in flight on each, for ``duration`` seconds; ``cpus``
+    confines h2load to those CPUs. The result includes h2load's own CPU time."""
     with tempfile.TemporaryDirectory() as scratch:
         body = Path(scratch) / "request"
         body.write_bytes(b"\x00" + len(request).to_bytes(4, "big") + request)
@@ -75,7 +80,17 @@ def run(
             "--header=te: trailers",
             f"http://{address}{method}",
         ]
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+            preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
+        )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if completed.returncode != 0:
         raise RuntimeError(f"h2load failed ({completed.returncode}):\n{completed.stderr[-2000:]}")
-    return parse(completed.stdout)
+    used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    summary = parse(completed.stdout)
+    return H2loadResult(summary.succeeded, summary.calls_per_second, summary.data_bytes, used)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import queue
 import time
 import traceback
 from collections import Counter
@@ -93,6 +94,11 @@ class LoadPool:
             process.start()
 
     @property
+    def pids(self) -> list[int]:
+        """The process ids of the client processes."""
+        return [process.pid for process in self._processes if process.pid is not None]
+
+    @property
     def size(self) -> int:
         """How many client processes there are."""
         return len(self._processes)
@@ -128,7 +134,15 @@ class LoadPool:
                 process.kill()
 
     def _reply(self, expected: str) -> Any:
-        kind, payload = self._replies.get(timeout=READY_TIMEOUT + CALL_TIMEOUT)
+        deadline = time.monotonic() + READY_TIMEOUT + CALL_TIMEOUT
+        while True:
+            try:
+                kind, payload = self._replies.get(timeout=1.0)
+                break
+            except queue.Empty:
+                dead = [p.pid for p in self._processes if not p.is_alive()]
+                if dead or time.monotonic() > deadline:
+                    raise LoadError(f"no answer from the client processes (dead: {dead})") from None
         if kind == "error":
             raise LoadError(payload)
         if kind != expected:

@@ -76,3 +76,13 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
         fields = stat[stat.rindex(")") + 2 :].split()
         found[int(task.name)] = (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
     return found
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Let every thread of process ``pid`` run only on ``cpus`` (threads it starts later
+    inherit that from the thread that starts them)."""
+    for task in (_PROC / str(pid) / "task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except ProcessLookupError:  # the thread ended meanwhile
+            continue

@@ -45,7 +45,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     getuser_ratio = rpcs["GetUser"]["server_cpu_ms_per_call"] / sum(parts.values())
     under_load = results["under_login_load"]["GetUser"]["p99_ms"]
     workers = results["workers"]
-    scaling = workers["2"]["calls_per_second"] / workers["1"]["calls_per_second"]
+    scaling = workers["2"]["calls_per_second"] / workers["1 on 1 core"]["calls_per_second"]
+    unconfined = workers["2"]["calls_per_second"] / workers["1"]["calls_per_second"]
     tokens = bounds["tokens"]
     repeated = tokens["client_verify_repeated"]["per_cpu_second"]
     first = tokens["client_verify_first"]["per_cpu_second"]
@@ -90,15 +91,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"hashing threads busy {results['under_login_load']['hashing_threads_busy']:.0%}",
         },
         {
-            "target": "2 workers >= 1.8 x 1 (GetJwks)",
+            "target": "2 workers >= 1.8 x 1 (GetJwks, 1 worker on 1 core)",
             "value": scaling,
             "limit": 1.8,
             "unit": "x",
             "met": scaling >= 1.8,
             "detail": f"{workers['2']['calls_per_second']:.0f}/s / "
-            f"{workers['1']['calls_per_second']:.0f}/s, server using "
-            f"{workers['2']['server_cores_used']:.2f} / {workers['1']['server_cores_used']:.2f} "
-            "cores",
+            f"{workers['1 on 1 core']['calls_per_second']:.0f}/s; against 1 worker free to use "
+            f"both cores: {unconfined:.2f}x",
         },
         {
             "target": "Local token verification >= 20,000/s per core (token seen before)",
@@ -224,34 +224,35 @@ def markdown(results: dict[str, Any]) -> str:
                 _ms(load[rpc]["p99_ms"]),
                 f"{sum(load[rpc]['errors'].values())}",
             ]
-            for rpc in ("Authenticate", "GetUser")
+            for rpc in ("Authenticate", "GetUser", "GetJwks")
         ],
     )
     lines += [
         "",
-        f"Hashing threads busy {load['hashing_threads_busy']:.0%} of the time; the emulator "
-        f"used {load['emulator_cpu_share']:.2f} cores.",
+        f"GetUser and GetJwks were each asked {load['probe_rate_asked']:g} calls/s. Hashing "
+        f"threads busy {load['hashing_threads_busy']:.0%} of the time; the emulator used "
+        f"{load['emulator_cores_used']:.2f} cores.",
         "",
     ]
     lines += _table(
         [
-            "Workers (GetJwks)",
-            "load generator",
+            "Worker processes (GetJwks)",
             "calls/s",
             "server CPU ms/call",
-            "cores used",
+            "server cores used",
+            "load generator CPU ms/call",
             "peak RSS per worker MiB",
         ],
         [
             [
-                count,
-                figures["load_tool"],
+                f"{figures['workers']} on {figures['server_cpus']} core(s)",
                 f"{figures['calls_per_second']:.0f}",
                 f"{figures['server_cpu_ms_per_call']:.3f}",
                 f"{figures['server_cores_used']:.2f}",
+                f"{figures['client_cpu_ms_per_call']:.3f} ({figures['load_tool']})",
                 " / ".join(f"{rss / MIB:.0f}" for rss in figures["peak_rss_bytes"]),
             ]
-            for count, figures in results["workers"].items()
+            for figures in results["workers"].values()
         ],
     )
     lines += [""]
@@ -268,6 +269,19 @@ def markdown(results: dict[str, Any]) -> str:
             for target in results["targets"]
         ],
     )
+    for rpc, found in results.get("profiles", {}).items():
+        lines += [
+            "",
+            f"Profile of the worker under {rpc} alone (py-spy, {found['samples']} samples):",
+            "",
+        ]
+        rows = [
+            [frame.replace("|", "/"), f"{share:.1%}", total.replace("|", "/"), f"{total_share:.1%}"]
+            for (frame, share), (total, total_share) in zip(
+                found["self"], found["total"], strict=False
+            )
+        ]
+        lines += _table(["self", "share", "total (frame anywhere in the stack)", "share"], rows)
     return "\n".join(lines) + "\n"
 
 

@@ -2,14 +2,15 @@
 
 Phases (one emulator and table for the whole run):
 
-1. Bounds without the service: the Argon2 verify rate, and the CPU per call of a bare grpc.aio
-   echo server under the same load as GetUser.
-2. One worker process: each RPC alone (GetUser, ListUsers, UpdateUser, Authenticate, Register),
-   with the Argon2 bound measured again just before and after Authenticate; GetUser paced
-   while Authenticate keeps the hashing threads busy; then aioboto3's CPU per GetItem and the
-   token verification costs.
+1. One worker process: each RPC alone (GetUser, ListUsers, UpdateUser, Authenticate,
+   Register). Right after GetUser, its parts at the rate it ran at: a bare grpc.aio echo
+   server's CPU per call and aioboto3's CPU per GetItem. Just before and after Authenticate,
+   the Argon2 verify rate.
+2. Login load on the same worker: Authenticate keeping the hashing threads busy, GetUser and
+   GetJwks paced beside it; then the token verification costs.
 3. Workers: GetJwks (no storage, no hashing, so neither the emulator nor Argon2 limits it) at
-   saturation against one worker process, then two.
+   saturation against one worker process confined to one core, the same free to use every
+   core, and two worker processes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.bench import h2load, procstat
+from tests.bench import h2load, procstat, profile
 from tests.bench.calls import Identity
 from tests.bench.echo import BANNER as ECHO_BANNER
 from tests.bench.loadgen import LoadPool, LoadResult, LoadSpec
@@ -41,10 +42,11 @@ class BenchSettings:
 
     ``streams`` concurrent calls per client process drive each RPC alone; ``login_streams``
     Authenticate calls in flight keep the hashing threads saturated (more than the threads,
-    fewer than the queue bound); ``probe_streams`` x ``probe_rate`` GetUser calls per second
-    are timed meanwhile. ``hash_workers`` hashing threads per worker process (the Argon2 bound
-    uses as many). ``load_tool`` drives the workers phase: h2load, python, or auto (h2load
-    when installed).
+    fewer than the queue bound); ``probe_streams`` x ``probe_rate`` GetUser and as many
+    GetJwks calls per second are timed meanwhile. ``hash_workers`` hashing threads per worker
+    process (the Argon2 bound uses as many). ``load_tool`` drives the workers phase: h2load,
+    python, or auto (h2load when installed). ``profile`` names RPCs whose phase is run once
+    more under py-spy.
     """
 
     duration: float = 8.0
@@ -53,23 +55,29 @@ class BenchSettings:
     streams: int = 4
     users: int = 32
     login_streams: int = 8
-    probe_streams: int = 4
+    probe_streams: int = 2
     probe_rate: float = 10.0
     hash_workers: int = 1
     scaling_connections: int = 16
     scaling_streams: int = 4
     load_tool: str = "auto"
+    profile: tuple[str, ...] = ()
 
 
 class Bench:
     """Runs the phases and collects every figure into one JSON-ready dictionary."""
 
-    def __init__(self, settings: BenchSettings, log_dir: Path) -> None:
+    def __init__(self, settings: BenchSettings, out_dir: Path) -> None:
+        """Logs go to ``out_dir``/logs, profiles to ``out_dir``."""
         if settings.processes < 2:
             raise ValueError("at least 2 client processes: login load and GetUser run apart")
+        unknown = set(settings.profile) - set(RPCS)
+        if unknown:
+            raise ValueError(f"cannot profile {sorted(unknown)}: not one of {RPCS}")
         self.settings = settings
-        self.stack = Stack(log_dir, hash_workers=settings.hash_workers)
-        self.log_dir = log_dir
+        self.out_dir = out_dir
+        (out_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.stack = Stack(out_dir / "logs", hash_workers=settings.hash_workers)
         self.pool: LoadPool | None = None
         self.accounts: list[Account] = []
         self.admin: Account | None = None
@@ -81,7 +89,8 @@ class Bench:
         self.stack.start()
         try:
             self.accounts, self.admin = self.stack.seed(self.settings.users)
-            self.pool = LoadPool(self.settings.processes)
+            # One more than the load phases use: the login-load phase probes with two RPCs.
+            self.pool = LoadPool(self.settings.processes + 1)
             try:
                 results = self._phases()
             finally:
@@ -102,8 +111,8 @@ class Bench:
 
     def _phases(self) -> dict[str, Any]:
         bounds: dict[str, Any] = {"argon2": {}}
-        bounds["echo"] = self._echo()
         rpcs: dict[str, Any] = {}
+        profiles: dict[str, Any] = {}
         with self.stack.server(1) as server:
             for rpc in RPCS:
                 if rpc == "Authenticate":
@@ -111,20 +120,22 @@ class Bench:
                 rpcs[rpc] = self._alone(server, rpc)
                 if rpc == "Authenticate":
                     bounds["argon2"]["after"] = self._argon2()
+                if rpc == "GetUser":
+                    self._getuser_parts(rpcs["GetUser"]["calls_per_second"], bounds)
+                if rpc in self.settings.profile:
+                    profiles[rpc] = self._profiled(server, rpc)
             under_load = self._under_login_load(server)
-            bounds["getitem"] = self._bound(
-                "getitem",
-                "--concurrency",
-                str(self.settings.processes * self.settings.streams),
-                "--user-id",
-                self.accounts[0].user_id,
-            )
             bounds["tokens"] = self._bound(
                 "tokens", "--target", server.address, "--user-id", self.accounts[0].user_id
             )
             peak_rss = server.peak_rss()
-        workers = {str(count): self._workers(count) for count in (1, 2)}
+        workers = {
+            "1 on 1 core": self._workers(1, one_core=True),
+            "1": self._workers(1),
+            "2": self._workers(2),
+        }
         return {
+            "profiles": profiles,
             "rpcs": rpcs,
             "single_worker_peak_rss_bytes": max(peak_rss.values()),
             "under_login_load": under_load,
@@ -147,67 +158,92 @@ class Bench:
         figures["event_loop_cpu_ms_per_call"] = cpu["main_thread"] / results[rpc].calls * 1000
         return figures
 
+    def _profiled(self, server: Server, rpc: str) -> dict[str, Any]:
+        """``rpc`` alone again, with py-spy sampling the worker process."""
+        assert self.pool is not None
+        output = self.out_dir / f"profile-{rpc}.txt"
+        specs = [
+            self._spec(rpc, server.address, self.settings.streams, part)
+            for part in range(self.settings.processes)
+        ]
+        started: dict[str, Any] = {}
+
+        def on_start() -> None:
+            pid = server.worker_pids[0]
+            started["py-spy"] = profile.start(pid, self.settings.duration, output)
+
+        self.pool.run(specs, on_start)
+        return profile.finish(started["py-spy"], output)
+
     def _under_login_load(self, server: Server) -> dict[str, Any]:
-        """Authenticate saturating the hashing threads, GetUser paced beside it."""
+        """Authenticate saturating the hashing threads; GetUser (the target) and GetJwks (no
+        storage: the event loop's own delay) paced beside it, each from a process of its own."""
         settings = self.settings
         logins = [
             self._spec("Authenticate", server.address, settings.login_streams, part)
             for part in range(settings.processes - 1)
         ]
-        probe = self._spec(
-            "GetUser",
-            server.address,
-            settings.probe_streams,
-            settings.processes - 1,
-            rate=settings.probe_rate,
-        )
-        results, cpu = self._measure(server, [*logins, probe])
+        probes = [
+            self._spec(
+                rpc,
+                server.address,
+                settings.probe_streams,
+                settings.processes - 1,
+                rate=settings.probe_rate,
+            )
+            for rpc in ("GetUser", "GetJwks")
+        ]
+        results, cpu = self._measure(server, [*logins, *probes])
         wall = results["Authenticate"].wall_seconds
         return {
-            "Authenticate": _figures(results["Authenticate"]),
-            "GetUser": _figures(results["GetUser"]),
-            "getuser_rate_asked": settings.probe_streams * settings.probe_rate,
+            **{rpc: _figures(result) for rpc, result in results.items()},
+            "probe_rate_asked": settings.probe_streams * settings.probe_rate,
             # CPU of every thread but the event loop's: the hashing threads, nearly all of it.
             "hashing_threads_busy": cpu["other_threads"] / wall / settings.hash_workers,
-            "emulator_cpu_share": cpu["emulator"] / wall,
+            "emulator_cores_used": cpu["emulator"] / wall,
         }
 
-    def _workers(self, count: int) -> dict[str, Any]:
-        """GetJwks at saturation against ``count`` worker processes."""
+    def _workers(self, count: int, *, one_core: bool = False) -> dict[str, Any]:
+        """GetJwks at saturation against ``count`` worker processes. ``one_core`` confines the
+        server to one CPU and the load generator to the others."""
+        cpus = sorted(os.sched_getaffinity(0))
+        server_cpus = {cpus[-1]} if one_core and len(cpus) > 1 else set(cpus)
+        client_cpus = set(cpus) - server_cpus or set(cpus)
         with self.stack.server(count) as server:
+            for pid in server.worker_pids:
+                procstat.pin(pid, server_cpus)
             tool = self._scaling_tool()
             before = procstat.sample(server.worker_pids)
             began = time.monotonic()
             if tool == "h2load":
-                calls, rate = self._h2load(server)
+                calls, rate, client_cpu = self._h2load(server, client_cpus)
             else:
-                specs = [
-                    self._spec("GetJwks", server.address, self.settings.scaling_streams, part)
-                    for part in range(self.settings.processes)
-                ]
-                results, _ = self._measure(server, specs)
-                calls, rate = results["GetJwks"].calls, _rate(results["GetJwks"])
+                calls, rate, client_cpu = self._python_scaling(server, client_cpus, set(cpus))
             wall = time.monotonic() - began
             used = procstat.sample(server.worker_pids)
             per_worker = {
                 pid: used.seconds[pid] - before.seconds[pid] for pid in server.worker_pids
             }
             return {
+                "workers": count,
+                "server_cpus": len(server_cpus),
                 "load_tool": tool,
                 "calls": calls,
                 "calls_per_second": rate,
                 "server_cpu_ms_per_call": sum(per_worker.values()) / calls * 1000,
+                "client_cpu_ms_per_call": client_cpu / calls * 1000,
                 "server_cores_used": sum(per_worker.values()) / wall,
                 "worker_cpu_share": [per_worker[pid] / wall for pid in server.worker_pids],
                 "peak_rss_bytes": list(server.peak_rss().values()),
             }
 
-    def _h2load(self, server: Server) -> tuple[int, float]:
+    def _h2load(self, server: Server, cpus: set[int]) -> tuple[int, float, float]:
         settings = self.settings
         request = b""  # GetJwksRequest has no fields
-        arguments = {
+        arguments: dict[str, Any] = {
             "connections": settings.scaling_connections,
             "streams": settings.scaling_streams,
+            "cpus": cpus,
         }
         h2load.run(server.address, JWKS_METHOD, request, duration=1, **arguments)
         result = h2load.run(
@@ -215,15 +251,46 @@ class Bench:
         )
         if not result.complete(self._jwks_response_bytes(server)):
             raise RuntimeError(f"some GetJwks calls through h2load failed: {result}")
-        return result.succeeded, result.calls_per_second
+        return result.succeeded, result.calls_per_second, result.cpu_seconds
+
+    def _python_scaling(
+        self, server: Server, cpus: set[int], every_cpu: set[int]
+    ) -> tuple[int, float, float]:
+        assert self.pool is not None
+        for pid in self.pool.pids:
+            procstat.pin(pid, cpus)
+        try:
+            specs = [
+                self._spec("GetJwks", server.address, self.settings.scaling_streams, part)
+                for part in range(self.settings.processes)
+            ]
+            results, _ = self._measure(server, specs)
+        finally:
+            for pid in self.pool.pids:
+                procstat.pin(pid, every_cpu)
+        jwks = results["GetJwks"]
+        return jwks.calls, _rate(jwks), jwks.client_cpu_seconds
 
     # -- bounds --------------------------------------------------------------------------------
+
+    def _getuser_parts(self, rate: float, bounds: dict[str, Any]) -> None:
+        """The echo server's and aioboto3's CPU per call, at the rate GetUser ran at."""
+        bounds["echo"] = self._echo(rate)
+        bounds["getitem"] = self._bound(
+            "getitem",
+            "--concurrency",
+            str(self.settings.processes * self.settings.streams),
+            "--rate",
+            f"{rate:.3f}",
+            "--user-id",
+            self.accounts[0].user_id,
+        )
 
     def _argon2(self) -> dict[str, Any]:
         return self._bound("argon2", "--threads", str(self.settings.hash_workers))
 
-    def _echo(self) -> dict[str, Any]:
-        """CPU per call of the bare echo server, under GetUser's load."""
+    def _echo(self, rate: float) -> dict[str, Any]:
+        """CPU per call of the bare echo server, called as GetUser was at ``rate`` calls/s."""
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.bench.echo"],
             cwd=REPOSITORY,
@@ -236,8 +303,10 @@ class Bench:
             if not banner.startswith(ECHO_BANNER):
                 raise RuntimeError(f"the echo server did not start: {banner!r}")
             address = banner.split()[-1]
+            streams = self.settings.streams
+            per_stream = rate / (streams * self.settings.processes)
             specs = [
-                self._spec("Echo", address, self.settings.streams, part)
+                self._spec("Echo", address, streams, part, rate=per_stream)
                 for part in range(self.settings.processes)
             ]
             assert self.pool is not None
