@@ -54,7 +54,7 @@ cluster: venv
 	$(RUN) python -m deploy.cluster $(CLUSTER_ARGS)
 
 # Benchmark: emulator, server processes and load generators on this machine, a few minutes.
-BENCH_ARGS ?=
+BENCH_ARGS ?= --profile Authenticate
 .PHONY: bench
 bench: venv
 	$(RUN) python -m tests.bench --readme README.md $(BENCH_ARGS)

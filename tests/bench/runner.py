@@ -25,11 +25,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from tests.bench import h2load, procstat, profile
 from tests.bench.calls import Identity
 from tests.bench.echo import BANNER as ECHO_BANNER
 from tests.bench.loadgen import LoadPool, LoadResult, LoadSpec
 from tests.bench.stack import Account, Server, Stack
+from usermgmt.v1 import auth_service_pb2, auth_service_pb2_grpc
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 RPCS = ("GetUser", "ListUsers", "UpdateUser", "Authenticate", "Register")
@@ -398,10 +401,6 @@ class Bench:
         return tool
 
     def _jwks_response_bytes(self, server: Server) -> int:
-        import grpc
-
-        from usermgmt.v1 import auth_service_pb2, auth_service_pb2_grpc
-
         with grpc.insecure_channel(server.address) as channel:
             stub = auth_service_pb2_grpc.AuthServiceStub(channel)
             response = stub.GetJwks(auth_service_pb2.GetJwksRequest(), timeout=10)
