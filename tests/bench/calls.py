@@ -40,13 +40,20 @@ def _bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 
 def make_call(
-    rpc: str, channel: grpc.aio.Channel, identity: Identity, admin: Identity, timeout: float
+    rpc: str,
+    channel: grpc.aio.Channel,
+    identity: Identity,
+    admin: Identity,
+    timeout: float,
+    *,
+    wrong_password: bool = False,
 ) -> Call:
     """A function that makes the next call of ``rpc`` on ``channel`` as ``identity``.
 
     Register creates a new account each time; UpdateUser changes ``identity``'s display name
     (each stream has its own account, so updates never conflict); ListUsers walks every page as
     ``admin`` and starts over; Echo calls the bare echo server with GetUser's request.
+    Authenticate signs in with the account's password, or a wrong one if ``wrong_password``.
     """
     users = user_service_pb2_grpc.UserServiceStub(channel)
     auth = auth_service_pb2_grpc.AuthServiceStub(channel)
@@ -64,7 +71,8 @@ def make_call(
         request = user_service_pb2.GetUserRequest(user_id="me")
         return lambda: echo(request, metadata=metadata, timeout=timeout)
     if rpc == "Authenticate":
-        login = auth_service_pb2.AuthenticateRequest(login=identity.username, password=PASSWORD)
+        password = PASSWORD + " but wrong" if wrong_password else PASSWORD
+        login = auth_service_pb2.AuthenticateRequest(login=identity.username, password=password)
         return lambda: auth.Authenticate(login, timeout=timeout)
     if rpc == "GetJwks":
         jwks = auth_service_pb2.GetJwksRequest()

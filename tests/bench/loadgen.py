@@ -32,7 +32,9 @@ class LoadSpec:
 
     ``identities`` are handed out to its streams in turn; ``rate`` (calls per second per
     stream) paces the calls, and latency then counts from the moment a call was due, so a slow
-    answer that delays the next call is not hidden; ``None`` calls back to back.
+    answer that delays the next call is not hidden; ``None`` calls back to back. Authenticate
+    uses a wrong password if ``wrong_password``; a call ending with status ``expect`` counts
+    as answered, not as an error.
     """
 
     rpc: str
@@ -43,6 +45,8 @@ class LoadSpec:
     admin: Identity
     rate: float | None = None
     warmup: int = 2
+    wrong_password: bool = False
+    expect: str | None = None
 
 
 @dataclass(slots=True)
@@ -175,12 +179,13 @@ async def _phase(spec: LoadSpec, replies: Any, go: Any) -> LoadResult:
                 spec.identities[number % len(spec.identities)],
                 spec.admin,
                 CALL_TIMEOUT,
+                wrong_password=spec.wrong_password,
             )
             for number, channel in enumerate(channels)
         ]
         for call in calls:
             for _ in range(spec.warmup):
-                await call()
+                await _answered(call, spec.expect)
         replies.put(("ready", None))
         await asyncio.get_running_loop().run_in_executor(None, go.wait)
         result = LoadResult(spec.rpc)
@@ -189,7 +194,7 @@ async def _phase(spec: LoadSpec, replies: Any, go: Any) -> LoadResult:
         deadline = result.started + spec.duration
         await asyncio.gather(
             *(
-                _stream(call, result, deadline, spec.rate, number / spec.streams)
+                _stream(call, result, deadline, spec.rate, number / spec.streams, spec.expect)
                 for number, call in enumerate(calls)
             )
         )
@@ -201,8 +206,22 @@ async def _phase(spec: LoadSpec, replies: Any, go: Any) -> LoadResult:
             await channel.close()
 
 
+async def _answered(call: Callable[[], Any], expect: str | None) -> None:
+    """Make one call; an error other than ``expect`` is raised."""
+    try:
+        await call()
+    except grpc.aio.AioRpcError as error:
+        if error.code().name != expect:
+            raise
+
+
 async def _stream(
-    call: Callable[[], Any], result: LoadResult, deadline: float, rate: float | None, phase: float
+    call: Callable[[], Any],
+    result: LoadResult,
+    deadline: float,
+    rate: float | None,
+    phase: float,
+    expect: str | None,
 ) -> None:
     interval = 1.0 / rate if rate else 0.0
     # Paced streams start spread over one interval, so their calls do not arrive in bursts.
@@ -221,7 +240,8 @@ async def _stream(
         try:
             await call()
         except grpc.aio.AioRpcError as error:
-            result.errors[error.code().name] += 1
-            continue
+            if error.code().name != expect:
+                result.errors[error.code().name] += 1
+                continue
         result.calls += 1
         result.latencies.append(time.monotonic() - started)

@@ -86,3 +86,10 @@ def pin(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(int(task.name), cpus)
         except ProcessLookupError:  # the thread ended meanwhile
             continue
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs together have spent busy since boot (every process's, ours too)."""
+    fields = (_PROC / "stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICKS_PER_SECOND

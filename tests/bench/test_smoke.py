@@ -26,6 +26,7 @@ RPC_FIGURES = {
     "server_cpu_ms_per_call",
     "event_loop_cpu_ms_per_call",
     "emulator_cpu_ms_per_call",
+    "other_programs_cores",
 }
 TINY = [
     "--duration", "0.5",
@@ -90,7 +91,13 @@ def test_every_figure_is_present_and_positive(run: tuple[dict[str, Any], str, st
     measured = {key: results[key] for key in ("rpcs", "under_login_load", "bounds", "workers")}
     numbers = dict(_numbers(measured))
     assert len(numbers) > 80
-    not_positive = {path: value for path, value in numbers.items() if not value > 0}
+    # What other programs took of the machine may well be nothing.
+    assert all(v >= 0 for p, v in numbers.items() if p.endswith(".other_programs_cores"))
+    not_positive = {
+        path: value
+        for path, value in numbers.items()
+        if not value > 0 and not path.endswith(".other_programs_cores")
+    }
     assert not_positive == {}
 
 
@@ -105,7 +112,7 @@ def test_the_targets_and_tables_are_written(run: tuple[dict[str, Any], str, str]
         assert isinstance(target["met"], bool)
     lines = table.splitlines()
     rpc_rows = [line for line in lines if line.split(" | ")[0].lstrip("| ") in RPCS]
-    assert len(rpc_rows) == len(RPCS) + 2  # each RPC alone, then two of the login-load rows
+    assert len(rpc_rows) == len(RPCS) + 1  # each RPC alone, then GetUser under login load
     target_rows = [line for line in lines if any(t["target"] in line for t in targets)]
     assert len(target_rows) == len(targets)
     assert all(line.count(" | ") == 4 for line in target_rows)
