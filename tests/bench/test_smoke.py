@@ -34,6 +34,7 @@ TINY = [
     "--users", "6",
     "--streams", "2",
     "--login-streams", "3",
+    "--profile", "GetUser",
 ]  # fmt: skip
 
 
@@ -110,6 +111,10 @@ def test_the_targets_and_tables_are_written(run: tuple[dict[str, Any], str, str]
     for target in targets:
         assert target["value"] > 0 and target["limit"] > 0, target
         assert isinstance(target["met"], bool)
+    (profiled,) = results["profiles"].values()
+    assert profiled["samples"] > 0 and profiled["self"] and profiled["total"]
+    assert all(0 < share <= 1 for _, share in profiled["self"] + profiled["total"])
+    assert "Profile of the worker under GetUser alone" in table
     lines = table.splitlines()
     rpc_rows = [line for line in lines if line.split(" | ")[0].lstrip("| ") in RPCS]
     assert len(rpc_rows) == len(RPCS) + 1  # each RPC alone, then GetUser under login load
