@@ -74,6 +74,8 @@ class Bench:
         """Logs go to ``out_dir``/logs, profiles to ``out_dir``."""
         if settings.processes < 2:
             raise ValueError("at least 2 client processes: login load and GetUser run apart")
+        if settings.users < settings.processes * settings.streams:
+            raise ValueError("at least one account per stream: UpdateUser streams must not share")
         unknown = set(settings.profile) - set(RPCS)
         if unknown:
             raise ValueError(f"cannot profile {sorted(unknown)}: not one of {RPCS}")
