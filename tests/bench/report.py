@@ -44,6 +44,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     parts = getuser_parts(results)
     getuser_ratio = rpcs["GetUser"]["server_cpu_ms_per_call"] / sum(parts.values())
     under_load = results["under_login_load"]["GetUser"]["p99_ms"]
+    quiet_p99 = results["under_login_load"]["without_login_load"]["GetUser"]["p99_ms"]
     workers = results["workers"]
     scaling = workers["2"]["calls_per_second"] / workers["1 on 1 core"]["calls_per_second"]
     unconfined = workers["2"]["calls_per_second"] / workers["1"]["calls_per_second"]
@@ -86,7 +87,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "limit": 20.0,
             "unit": "ms",
             "met": under_load <= 20.0,
-            "detail": f"wrong-password sign-ins at "
+            "detail": f"without login load {quiet_p99:.1f} ms; wrong-password sign-ins at "
             f"{results['under_login_load']['Authenticate']['calls_per_second']:.1f}/s, "
             f"hashing threads busy {results['under_login_load']['hashing_threads_busy']:.0%}",
         },
@@ -215,20 +216,25 @@ def markdown(results: dict[str, Any]) -> str:
         ],
     )
     load = results["under_login_load"]
+    quiet = load["without_login_load"]
     lines += [""]
-    lines += _table(
-        ["Login load (1 worker)", "calls/s", "p50 ms", "p99 ms", "errors"],
+    rows = [
         [
-            [
-                "Authenticate, wrong password" if rpc == "Authenticate" else rpc,
-                f"{load[rpc]['calls_per_second']:.1f}",
-                _ms(load[rpc]["p50_ms"]),
-                _ms(load[rpc]["p99_ms"]),
-                f"{sum(load[rpc]['errors'].values())}",
-            ]
-            for rpc in ("Authenticate", "GetUser", "GetJwks")
-        ],
-    )
+            label,
+            f"{figures['calls_per_second']:.1f}",
+            _ms(figures["p50_ms"]),
+            _ms(figures["p99_ms"]),
+            f"{sum(figures['errors'].values())}",
+        ]
+        for label, figures in (
+            ("Authenticate, wrong password", load["Authenticate"]),
+            ("GetUser", load["GetUser"]),
+            ("GetJwks", load["GetJwks"]),
+            ("GetUser, without login load", quiet["GetUser"]),
+            ("GetJwks, without login load", quiet["GetJwks"]),
+        )
+    ]
+    lines += _table(["Login load (1 worker)", "calls/s", "p50 ms", "p99 ms", "errors"], rows)
     lines += [
         "",
         f"GetUser and GetJwks were each asked {load['probe_rate_asked']:g} calls/s. Hashing "

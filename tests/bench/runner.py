@@ -210,10 +210,13 @@ class Bench:
             )
             for rpc in ("GetUser", "GetJwks")
         ]
+        # The same probes without the flood first: what the emulator and the machine cost alone.
+        quiet, _ = self._measure(server, [None, *probes])
         results, cpu = self._measure(server, [*logins, *probes])
         wall = results["Authenticate"].wall_seconds
         return {
             **{rpc: _figures(result) for rpc, result in results.items()},
+            "without_login_load": {rpc: _figures(result) for rpc, result in quiet.items()},
             "probe_rate_asked": settings.probe_streams * settings.probe_rate,
             # CPU of every thread but the event loop's: the hashing threads, nearly all of it.
             "hashing_threads_busy": cpu["other_threads"] / wall / settings.hash_workers,
@@ -386,7 +389,7 @@ class Bench:
         )
 
     def _measure(
-        self, server: Server, specs: list[LoadSpec]
+        self, server: Server, specs: list[LoadSpec | None]
     ) -> tuple[dict[str, LoadResult], dict[str, float]]:
         """Run a phase; CPU seconds the server (and its main thread, and its other threads)
         and the emulator used during it."""

@@ -77,8 +77,13 @@ def test_every_figure_is_present_and_positive(run: tuple[dict[str, Any], str, st
     for rpc, figures in results["rpcs"].items():
         assert figures.keys() >= RPC_FIGURES, rpc
         assert figures["errors"] == {}, rpc
+    load = results["under_login_load"]
     for rpc in ("Authenticate", "GetUser", "GetJwks"):
-        assert results["under_login_load"][rpc]["errors"] == {}
+        assert load[rpc]["errors"] == {}
+    assert {rpc: f["errors"] for rpc, f in load["without_login_load"].items()} == {
+        "GetUser": {},
+        "GetJwks": {},
+    }
     assert set(results["bounds"]) == {"argon2", "echo", "getitem", "tokens"}
     assert set(results["bounds"]["argon2"]) == {"before", "after"}
     assert set(results["bounds"]["tokens"]) == {
