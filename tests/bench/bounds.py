@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-PASSWORD = "correct horse battery staple"
+from tests.bench.calls import PASSWORD
 
 
 def argon2_rate(threads: int, duration: float) -> dict[str, float]:

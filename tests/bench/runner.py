@@ -31,7 +31,7 @@ from tests.bench import h2load, procstat, profile
 from tests.bench.calls import Identity
 from tests.bench.echo import BANNER as ECHO_BANNER
 from tests.bench.loadgen import LoadPool, LoadResult, LoadSpec
-from tests.bench.stack import Account, Server, Stack
+from tests.bench.stack import Server, Stack
 from usermgmt.v1 import auth_service_pb2, auth_service_pb2_grpc
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -84,8 +84,8 @@ class Bench:
         (out_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.stack = Stack(out_dir / "logs", hash_workers=settings.hash_workers)
         self.pool: LoadPool | None = None
-        self.accounts: list[Account] = []
-        self.admin: Account | None = None
+        self.accounts: list[Identity] = []
+        self.admin: Identity | None = None
 
     def run(self) -> dict[str, Any]:
         """Run every phase; the results as plain data."""
@@ -383,8 +383,8 @@ class Bench:
             target=target,
             streams=streams,
             duration=self.settings.duration,
-            identities=tuple(_identity(account) for account in share),
-            admin=_identity(self.admin),
+            identities=tuple(share),
+            admin=self.admin,
             rate=rate,
         )
 
@@ -440,10 +440,6 @@ class Bench:
 
 def _threads(server: Server) -> dict[int, dict[int, float]]:
     return {pid: procstat.thread_cpu_seconds(pid) for pid in server.worker_pids}
-
-
-def _identity(account: Account) -> Identity:
-    return Identity(account.user_id, account.username, account.token)
 
 
 def _rate(result: LoadResult) -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 from deploy.cluster.emulator import BANNER as EMULATOR_BANNER
 from deploy.cluster.processes import LoggedProcess
 from tests.bench import procstat
+from tests.bench.calls import PASSWORD, Identity
 from tests.e2e.harness import create_table, moto_settings, new_signing_key_pem, server_environment
 from usermgmt_server.adapters.dynamodb import codec
 from usermgmt_server.adapters.dynamodb.clients import open_aws_clients
@@ -27,7 +28,6 @@ from usermgmt_server.domain.identifiers import identifier_key
 from usermgmt_server.domain.model import User, UserState
 
 SERVER_COMMAND = str(Path(sys.executable).parent / "usermgmt-server")
-PASSWORD = "correct horse battery staple"
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -36,15 +36,6 @@ FAKE_AWS = {
 START_TIMEOUT = 60.0
 # DynamoUserRepository's default shard count of the listing index.
 LIST_SHARDS = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    """A seeded account and an access token of it."""
-
-    user_id: str
-    username: str
-    token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +108,7 @@ class Stack:
         """Stop the emulator."""
         self._emulator.stop(10)
 
-    def seed(self, count: int) -> tuple[list[Account], Account]:
+    def seed(self, count: int) -> tuple[list[Identity], Identity]:
         """Write ``count`` active accounts and one administrator straight into the table (all
         with ``PASSWORD`` hashed with the server's parameters); returns them with tokens."""
         assert self.settings is not None
@@ -138,8 +129,8 @@ class Stack:
         admin = _user(f"bench-admin-{uuid.uuid4().hex[:6]}", password_hash, now, ("admin",))
         asyncio.run(_write_users(self.endpoint, self.table, [*users, admin]))
         tokens = self.token_issuer()
-        accounts = [Account(u.user_id, u.username, tokens.issue(u).token) for u in users]
-        return accounts, Account(admin.user_id, admin.username, tokens.issue(admin).token)
+        accounts = [Identity(u.user_id, u.username, tokens.issue(u).token) for u in users]
+        return accounts, Identity(admin.user_id, admin.username, tokens.issue(admin).token)
 
     def token_issuer(self) -> JwtAccessTokens:
         """Issues access tokens as the servers do (same key, issuer, audience)."""
