@@ -37,6 +37,8 @@ from usermgmt.v1 import auth_service_pb2, auth_service_pb2_grpc
 REPOSITORY = Path(__file__).resolve().parents[2]
 RPCS = ("GetUser", "ListUsers", "UpdateUser", "Authenticate", "Register")
 JWKS_METHOD = "/usermgmt.v1.AuthService/GetJwks"
+# RPCs whose every call hashes a password.
+HASHING_RPCS = ("Authenticate", "Register")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,10 @@ class Bench:
         figures["emulator_cpu_ms_per_call"] = cpu["emulator"] / results[rpc].calls * 1000
         figures["event_loop_cpu_ms_per_call"] = cpu["main_thread"] / results[rpc].calls * 1000
         figures["other_programs_cores"] = cpu["others_cores"]
+        if rpc in HASHING_RPCS:
+            figures["hashing_threads_cpu_ms_per_call"] = (
+                cpu["hashing_threads"] / results[rpc].calls * 1000
+            )
         return figures
 
     def _profiled(self, server: Server, rpc: str) -> dict[str, Any]:
@@ -218,8 +224,7 @@ class Bench:
             **{rpc: _figures(result) for rpc, result in results.items()},
             "without_login_load": {rpc: _figures(result) for rpc, result in quiet.items()},
             "probe_rate_asked": settings.probe_streams * settings.probe_rate,
-            # CPU of every thread but the event loop's: the hashing threads, nearly all of it.
-            "hashing_threads_busy": cpu["other_threads"] / wall / settings.hash_workers,
+            "hashing_threads_busy": cpu["hashing_threads"] / wall / settings.hash_workers,
             "emulator_cores_used": cpu["emulator"] / wall,
             "other_programs_cores": cpu["others_cores"],
         }
@@ -407,10 +412,16 @@ class Bench:
         machine = procstat.machine_busy_seconds() - samples["machine"]
         wall = time.monotonic() - samples["began"]
         threads_before, threads_after = samples["threads"], _threads(server)
-        main = sum(
-            threads_after[pid].get(pid, 0.0) - threads_before[pid].get(pid, 0.0)
-            for pid in server.worker_pids
-        )
+        main = busiest = 0.0
+        for pid in server.worker_pids:
+            used = {
+                tid: seconds - threads_before[pid].get(tid, 0.0)
+                for tid, seconds in threads_after[pid].items()
+            }
+            main += used.pop(pid, 0.0)
+            # Python 3.11 does not name OS threads; where hashing dominates, the hashing
+            # threads are the busiest ones besides the event loop's.
+            busiest += sum(sorted(used.values())[-self.settings.hash_workers :])
         server_cpu = procstat.used_since(samples["server"])
         emulator = procstat.used_since(samples["emulator"])
         clients = sum(result.client_cpu_seconds for result in results.values())
@@ -419,6 +430,7 @@ class Bench:
             "emulator": emulator,
             "main_thread": main,
             "other_threads": server_cpu - main,
+            "hashing_threads": busiest,
             # What other programs on the machine took meanwhile (never below zero: the
             # counters are read at slightly different moments).
             "others_cores": max(0.0, machine - server_cpu - emulator - clients) / wall,
