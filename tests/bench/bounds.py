@@ -73,11 +73,13 @@ def argon2_rate(threads: int, duration: float) -> dict[str, float]:
 
 
 async def getitem_cost(
-    concurrency: int, duration: float, user_id: str, rate: float
+    concurrency: int, duration: float, user_id: str, rate: float, wait_for_go: bool = False
 ) -> dict[str, float]:
     """aioboto3 CPU per GetItem with up to ``concurrency`` calls in flight, ``rate`` calls per
     second in all (0: back to back). CPU per call depends on the rate (more calls share each
-    wake-up of the event loop), so the bound is taken at the rate GetUser ran at."""
+    wake-up of the event loop), so the bound is taken at the rate GetUser runs at. With
+    ``wait_for_go`` it prints ``ready`` once warmed up and starts when a line comes on stdin,
+    so it can run beside another measurement."""
     from usermgmt_server.adapters.dynamodb import codec
     from usermgmt_server.adapters.dynamodb.clients import open_aws_clients
     from usermgmt_server.app import aws_settings
@@ -96,6 +98,9 @@ async def getitem_cost(
 
         for _ in range(20):  # botocore loads its models and endpoints on the first calls
             await get()
+        if wait_for_go:
+            print("ready", flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         calls = 0
 
         interval = concurrency / rate if rate else 0.0
@@ -230,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--user-id", default="")
     parser.add_argument("--rate", type=float, default=0.0)
+    parser.add_argument("--wait-for-go", action="store_true")
     parser.add_argument("--target", default="")
     arguments = parser.parse_args(argv)
     if arguments.kind == "argon2":
@@ -237,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     elif arguments.kind == "getitem":
         result = asyncio.run(
             getitem_cost(
-                arguments.concurrency, arguments.duration, arguments.user_id, arguments.rate
+                arguments.concurrency,
+                arguments.duration,
+                arguments.user_id,
+                arguments.rate,
+                arguments.wait_for_go,
             )
         )
     else:

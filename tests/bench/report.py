@@ -42,7 +42,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     cpu_share = argon2["cpu_ms_per_verify"] / authenticate["server_cpu_ms_per_call"]
     measured_share = authenticate["calls_per_second"] / argon2["verifies_per_second"]
     parts = getuser_parts(results)
-    getuser_ratio = rpcs["GetUser"]["server_cpu_ms_per_call"] / sum(parts.values())
+    beside = rpcs["GetUser"]["beside_parts"]
+    getuser_ratio = beside["server_cpu_ms_per_call"] / sum(parts.values())
     under_load = results["under_login_load"]["GetUser"]["p99_ms"]
     quiet_p99 = results["under_login_load"]["without_login_load"]["GetUser"]["p99_ms"]
     workers = results["workers"]
@@ -79,9 +80,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "limit": 1.15,
             "unit": "x",
             "met": getuser_ratio <= 1.15,
-            "detail": f"{rpcs['GetUser']['server_cpu_ms_per_call']:.3f} ms / "
+            "detail": f"{beside['server_cpu_ms_per_call']:.3f} ms / "
             f"({parts['echo']:.3f} echo + {parts['getitem']:.3f} GetItem + "
-            f"{parts['token']:.3f} token) ms",
+            f"{parts['token']:.3f} token) ms, side by side at "
+            f"{beside['calls_per_second']:.0f} calls/s each",
         },
         {
             "target": "GetUser p99 <= 20 ms under login load",
@@ -202,11 +204,11 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{argon2_bound(results)['cpu_ms_per_verify']:.1f} ms CPU each",
             ],
             [
-                "Bare grpc.aio echo server (GetUser's messages)",
+                "Bare grpc.aio echo server (GetUser's messages, beside GetUser)",
                 f"{bounds['echo']['server_cpu_ms_per_call']:.3f} ms CPU per call",
             ],
             [
-                "aioboto3 GetItem (the emulator's CPU excluded)",
+                "aioboto3 GetItem (the emulator's CPU excluded), beside GetUser",
                 f"{bounds['getitem']['cpu_ms_per_call']:.3f} ms CPU per call",
             ],
             [

@@ -3,9 +3,9 @@
 Phases (one emulator and table for the whole run):
 
 1. One worker process: each RPC alone (GetUser, ListUsers, UpdateUser, Authenticate,
-   Register). Right after GetUser, its parts at the rate it ran at: a bare grpc.aio echo
-   server's CPU per call and aioboto3's CPU per GetItem. Just before and after Authenticate,
-   the Argon2 verify rate.
+   Register). After GetUser, GetUser again beside its parts, all paced at one rate: a bare
+   grpc.aio echo server's CPU per call and aioboto3's CPU per GetItem. Just before and after
+   Authenticate, the Argon2 verify rate.
 2. Login load on the same worker: Authenticate keeping the hashing threads busy, GetUser and
    GetJwks paced beside it; then the token verification costs.
 3. Workers: GetJwks (no storage, no hashing, so neither the emulator nor Argon2 limits it) at
@@ -21,6 +21,8 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -128,7 +130,11 @@ class Bench:
                 if rpc == "Authenticate":
                     bounds["argon2"]["after"] = self._argon2()
                 if rpc == "GetUser":
-                    self._getuser_parts(rpcs["GetUser"]["calls_per_second"], bounds)
+                    # Half the rate: the emulator serves the bound's GetItem calls as well.
+                    rate = rpcs["GetUser"]["calls_per_second"] / 2
+                    beside = self._getuser_beside_parts(server, rate)
+                    rpcs["GetUser"]["beside_parts"] = beside.pop("GetUser")
+                    bounds.update(beside)
                 if rpc in self.settings.profile:
                     profiles[rpc] = self._profiled(server, rpc)
             under_load = self._under_login_load(server)
@@ -299,56 +305,77 @@ class Bench:
 
     # -- bounds --------------------------------------------------------------------------------
 
-    def _getuser_parts(self, rate: float, bounds: dict[str, Any]) -> None:
-        """The echo server's and aioboto3's CPU per call, at the rate GetUser ran at."""
-        bounds["echo"] = self._echo(rate)
-        bounds["getitem"] = self._bound(
-            "getitem",
-            "--concurrency",
-            str(self.settings.processes * self.settings.streams),
-            "--rate",
-            f"{rate:.3f}",
-            "--user-id",
-            self.accounts[0].user_id,
-            # As long as the GetUser phase, so both see the machine over as long a time.
-            duration=self.settings.duration,
-        )
+    def _getuser_beside_parts(self, server: Server, rate: float) -> dict[str, Any]:
+        """GetUser, the bare echo server and aioboto3 GetItem calls side by side, each paced
+        at ``rate`` calls/s: all three see the same machine at the same call rate (CPU per
+        call falls as the rate rises, since more calls share each wake-up of an event loop)."""
+        settings = self.settings
+        per_stream = rate / settings.streams
+        with _echo_server() as echo, self._getitem_bound(rate) as getitem:
+            specs = [
+                self._spec("GetUser", server.address, settings.streams, 0, rate=per_stream),
+                self._spec("Echo", echo.address, settings.streams, 1, rate=per_stream),
+            ]
+            echo_cpu: dict[str, procstat.CpuSample] = {}
 
-    def _argon2(self) -> dict[str, Any]:
-        return self._bound("argon2", "--threads", str(self.settings.hash_workers))
+            def on_start() -> None:
+                echo_cpu["before"] = procstat.sample([echo.pid])
+                getitem.go()
 
-    def _echo(self, rate: float) -> dict[str, Any]:
-        """CPU per call of the bare echo server, called as GetUser was at ``rate`` calls/s."""
+            results, cpu = self._measure(server, specs, also_on_start=on_start)
+            echo_seconds = procstat.used_since(echo_cpu["before"])
+            getitem_figures = getitem.result()
+        getuser, echo_calls = results["GetUser"], results["Echo"]
+        return {
+            "GetUser": {
+                "calls_per_second": _rate(getuser),
+                "server_cpu_ms_per_call": cpu["server"] / getuser.calls * 1000,
+            },
+            "echo": {
+                "calls_per_second": _rate(echo_calls),
+                "server_cpu_ms_per_call": echo_seconds / echo_calls.calls * 1000,
+            },
+            "getitem": getitem_figures,
+        }
+
+    @contextmanager
+    def _getitem_bound(self, rate: float) -> Iterator[_WaitingBound]:
+        """The GetItem bound started and warmed up, measuring from ``go()`` on."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.bench.echo"],
+            [
+                sys.executable,
+                "-m",
+                "tests.bench.bounds",
+                "getitem",
+                "--duration",
+                f"{self.settings.duration:g}",
+                "--concurrency",
+                str(self.settings.streams),
+                "--rate",
+                f"{rate:.3f}",
+                "--user-id",
+                self.accounts[0].user_id,
+                "--wait-for-go",
+            ],
             cwd=REPOSITORY,
+            env=self.stack.environment(1),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
         try:
             assert process.stdout is not None
-            banner = process.stdout.readline()
-            if not banner.startswith(ECHO_BANNER):
-                raise RuntimeError(f"the echo server did not start: {banner!r}")
-            address = banner.split()[-1]
-            streams = self.settings.streams
-            per_stream = rate / (streams * self.settings.processes)
-            specs = [
-                self._spec("Echo", address, streams, part, rate=per_stream)
-                for part in range(self.settings.processes)
-            ]
-            assert self.pool is not None
-            box: dict[str, procstat.CpuSample] = {}
-            results = self.pool.run(
-                specs, lambda: box.setdefault("cpu", procstat.sample([process.pid]))
-            )
-            echo = results["Echo"]
-            figures = _figures(echo)
-            figures["server_cpu_ms_per_call"] = procstat.used_since(box["cpu"]) / echo.calls * 1000
-            return figures
+            if process.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the GetItem bound did not start: {process.stderr}")
+            yield _WaitingBound(process)
         finally:
-            process.terminate()
+            if process.poll() is None:
+                process.kill()
             process.wait(10)
+
+    def _argon2(self) -> dict[str, Any]:
+        return self._bound("argon2", "--threads", str(self.settings.hash_workers))
 
     def _bound(self, kind: str, *arguments: str, duration: float | None = None) -> dict[str, Any]:
         """Run ``python -m tests.bench.bounds kind`` with the server's environment, for
@@ -394,10 +421,13 @@ class Bench:
         )
 
     def _measure(
-        self, server: Server, specs: list[LoadSpec | None]
+        self,
+        server: Server,
+        specs: list[LoadSpec | None],
+        also_on_start: Callable[[], object] = lambda: None,
     ) -> tuple[dict[str, LoadResult], dict[str, float]]:
         """Run a phase; CPU seconds the server (and its main thread, and its other threads)
-        and the emulator used during it."""
+        and the emulator used during it. ``also_on_start`` runs as the phase starts."""
         assert self.pool is not None
         samples: dict[str, Any] = {}
 
@@ -407,6 +437,7 @@ class Bench:
             samples["threads"] = _threads(server)
             samples["machine"] = procstat.machine_busy_seconds()
             samples["began"] = time.monotonic()
+            also_on_start()
 
         results = self.pool.run(specs, on_start)
         machine = procstat.machine_busy_seconds() - samples["machine"]
@@ -448,6 +479,53 @@ class Bench:
             stub = auth_service_pb2_grpc.AuthServiceStub(channel)
             response = stub.GetJwks(auth_service_pb2.GetJwksRequest(), timeout=10)
         return response.ByteSize()
+
+
+@dataclass(frozen=True, slots=True)
+class _EchoServer:
+    pid: int
+    address: str
+
+
+@contextmanager
+def _echo_server() -> Iterator[_EchoServer]:
+    """The bare echo server (``python -m tests.bench.echo``), stopped on exit."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.echo"],
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        if not banner.startswith(ECHO_BANNER):
+            raise RuntimeError(f"the echo server did not start: {banner!r}")
+        yield _EchoServer(process.pid, banner.split()[-1])
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+class _WaitingBound:
+    """A bound process that has warmed up and waits for the word to start measuring."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self._process = process
+
+    def go(self) -> None:
+        """Start measuring."""
+        assert self._process.stdin is not None
+        self._process.stdin.write("go\n")
+        self._process.stdin.flush()
+
+    def result(self) -> dict[str, Any]:
+        """Wait for the measurement and return it."""
+        stdout, stderr = self._process.communicate(timeout=120)
+        if self._process.returncode != 0:
+            raise RuntimeError(f"the bound failed:\n{stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(stdout)
+        return result
 
 
 def _threads(server: Server) -> dict[int, dict[int, float]]:

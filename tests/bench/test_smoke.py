@@ -77,6 +77,10 @@ def test_every_figure_is_present_and_positive(run: tuple[dict[str, Any], str, st
     for rpc, figures in results["rpcs"].items():
         assert figures.keys() >= RPC_FIGURES, rpc
         assert figures["errors"] == {}, rpc
+    assert results["rpcs"]["GetUser"]["beside_parts"].keys() == {
+        "calls_per_second",
+        "server_cpu_ms_per_call",
+    }
     load = results["under_login_load"]
     for rpc in ("Authenticate", "GetUser", "GetJwks"):
         assert load[rpc]["errors"] == {}
