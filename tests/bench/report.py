@@ -261,6 +261,7 @@ def markdown(results: dict[str, Any]) -> str:
             "server CPU ms/call",
             "server cores used",
             "load generator CPU ms/call",
+            "other programs, cores",
             "peak RSS per worker MiB",
         ],
         [
@@ -270,6 +271,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{figures['server_cpu_ms_per_call']:.3f}",
                 f"{figures['server_cores_used']:.2f}",
                 f"{figures['client_cpu_ms_per_call']:.3f} ({figures['load_tool']})",
+                f"{figures['other_programs_cores']:.2f}",
                 " / ".join(f"{rss / MIB:.0f}" for rss in figures["peak_rss_bytes"]),
             ]
             for figures in results["workers"].values()

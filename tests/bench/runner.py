@@ -246,16 +246,19 @@ class Bench:
                 procstat.pin(pid, server_cpus)
             tool = self._scaling_tool()
             before = procstat.sample(server.worker_pids)
+            machine = procstat.machine_busy_seconds()
             began = time.monotonic()
             if tool == "h2load":
                 calls, rate, client_cpu = self._h2load(server, client_cpus)
             else:
                 calls, rate, client_cpu = self._python_scaling(server, client_cpus, set(cpus))
             wall = time.monotonic() - began
+            machine = procstat.machine_busy_seconds() - machine
             used = procstat.sample(server.worker_pids)
             per_worker = {
                 pid: used.seconds[pid] - before.seconds[pid] for pid in server.worker_pids
             }
+            others = max(0.0, machine - sum(per_worker.values()) - client_cpu) / wall
             return {
                 "workers": count,
                 "server_cpus": len(server_cpus),
@@ -267,6 +270,7 @@ class Bench:
                 "server_cores_used": sum(per_worker.values()) / wall,
                 "worker_cpu_share": [per_worker[pid] / wall for pid in server.worker_pids],
                 "peak_rss_bytes": list(server.peak_rss().values()),
+                "other_programs_cores": others,
             }
 
     def _h2load(self, server: Server, cpus: set[int]) -> tuple[int, float, float]:
