@@ -15,6 +15,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,8 @@ class LoadSpec:
     stream) paces the calls, and latency then counts from the moment a call was due, so a slow
     answer that delays the next call is not hidden; ``None`` calls back to back. Authenticate
     uses a wrong password if ``wrong_password``; a call ending with status ``expect`` counts
-    as answered, not as an error.
+    as answered, not as an error. ``rpc`` GetItem reads the identities' user items straight
+    from the emulator at ``target`` (an endpoint URL) in ``table``, with no server between.
     """
 
     rpc: str
@@ -47,6 +49,7 @@ class LoadSpec:
     warmup: int = 2
     wrong_password: bool = False
     expect: str | None = None
+    table: str = ""
 
 
 @dataclass(slots=True)
@@ -165,24 +168,8 @@ def _serve(index: int, inbox: Any, replies: Any, go: Any) -> None:
 
 
 async def _phase(spec: LoadSpec, replies: Any, go: Any) -> LoadResult:
-    # Separate subchannel pools give each stream its own connection, which SO_REUSEPORT then
-    # places on some worker process (it balances connections, not calls).
-    options = [("grpc.use_local_subchannel_pool", 1)]
-    channels = [
-        grpc.aio.insecure_channel(spec.target, options=options) for _ in range(spec.streams)
-    ]
-    try:
-        calls = [
-            make_call(
-                spec.rpc,
-                channel,
-                spec.identities[number % len(spec.identities)],
-                spec.admin,
-                CALL_TIMEOUT,
-                wrong_password=spec.wrong_password,
-            )
-            for number, channel in enumerate(channels)
-        ]
+    async with AsyncExitStack() as stack:
+        calls = await _calls(spec, stack)
         for call in calls:
             for _ in range(spec.warmup):
                 await _answered(call, spec.expect)
@@ -201,9 +188,43 @@ async def _phase(spec: LoadSpec, replies: Any, go: Any) -> LoadResult:
         result.finished = time.monotonic()
         result.client_cpu_seconds = time.process_time() - cpu_before
         return result
-    finally:
-        for channel in channels:
-            await channel.close()
+
+
+async def _calls(spec: LoadSpec, stack: AsyncExitStack) -> list[Callable[[], Any]]:
+    """One call function per stream, on connections that close with ``stack``."""
+    identities = [spec.identities[n % len(spec.identities)] for n in range(spec.streams)]
+    if spec.rpc == "GetItem":
+        from tests.e2e.harness import moto_settings
+        from usermgmt_server.adapters.dynamodb import codec
+        from usermgmt_server.adapters.dynamodb.clients import open_aws_clients
+
+        clients = await stack.enter_async_context(open_aws_clients(moto_settings(spec.target)))
+
+        def get_item(user_id: str) -> Callable[[], Any]:
+            key = codec.user_key(user_id)
+            return lambda: clients.dynamodb.get_item(
+                TableName=spec.table, Key=key, ConsistentRead=True
+            )
+
+        return [get_item(identity.user_id) for identity in identities]
+    # Separate subchannel pools give each stream its own connection, which SO_REUSEPORT then
+    # places on some worker process (it balances connections, not calls).
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    calls = []
+    for identity in identities:
+        channel = grpc.aio.insecure_channel(spec.target, options=options)
+        stack.push_async_callback(channel.close)
+        calls.append(
+            make_call(
+                spec.rpc,
+                channel,
+                identity,
+                spec.admin,
+                CALL_TIMEOUT,
+                wrong_password=spec.wrong_password,
+            )
+        )
+    return calls
 
 
 async def _answered(call: Callable[[], Any], expect: str | None) -> None:

@@ -98,8 +98,8 @@ class Bench:
         self.stack.start()
         try:
             self.accounts, self.admin = self.stack.seed(self.settings.users)
-            # One more than the load phases use: the login-load phase probes with two RPCs.
-            self.pool = LoadPool(self.settings.processes + 1)
+            # Two more than the load phases use: the login-load phase probes with three calls.
+            self.pool = LoadPool(self.settings.processes + 2)
             try:
                 results = self._phases()
             finally:
@@ -195,8 +195,8 @@ class Bench:
 
     def _under_login_load(self, server: Server) -> dict[str, Any]:
         """A flood of sign-ins with wrong passwords saturating the hashing threads; GetUser (the
-        target) and GetJwks (no storage: the event loop's own delay) paced beside it, each from
-        a process of its own.
+        target), GetJwks (no storage: the event loop's own delay) and GetItem straight to the
+        emulator (its own delay) paced beside it, each from a process of its own.
 
         Each refused sign-in costs one Argon2 verification, as a successful one does (accounts
         locked by the flood verify a dummy hash), but writes no session: the emulator copies
@@ -212,15 +212,18 @@ class Bench:
             )
             for part in range(settings.processes - 1)
         ]
+        probe = self._spec(
+            "GetUser",
+            server.address,
+            settings.probe_streams,
+            settings.processes - 1,
+            rate=settings.probe_rate,
+        )
         probes = [
-            self._spec(
-                rpc,
-                server.address,
-                settings.probe_streams,
-                settings.processes - 1,
-                rate=settings.probe_rate,
-            )
-            for rpc in ("GetUser", "GetJwks")
+            probe,
+            replace(probe, rpc="GetJwks"),
+            # The emulator's own delay under the same flood, with no server in between.
+            replace(probe, rpc="GetItem", target=self.stack.endpoint, table=self.stack.table),
         ]
         # The same probes without the flood first: what the emulator and the machine cost alone.
         quiet, _ = self._measure(server, [None, *probes])

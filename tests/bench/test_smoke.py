@@ -82,11 +82,12 @@ def test_every_figure_is_present_and_positive(run: tuple[dict[str, Any], str, st
         "server_cpu_ms_per_call",
     }
     load = results["under_login_load"]
-    for rpc in ("Authenticate", "GetUser", "GetJwks"):
+    for rpc in ("Authenticate", "GetUser", "GetJwks", "GetItem"):
         assert load[rpc]["errors"] == {}
     assert {rpc: f["errors"] for rpc, f in load["without_login_load"].items()} == {
         "GetUser": {},
         "GetJwks": {},
+        "GetItem": {},
     }
     assert set(results["bounds"]) == {"argon2", "echo", "getitem", "tokens"}
     assert set(results["bounds"]["argon2"]) == {"before", "after"}
