@@ -185,7 +185,9 @@ async def test_forged_signatures_and_headers_are_refused(
         with pytest.raises(InvalidToken):
             await verifier.verify(token)
             pytest.fail(f"accepted a token with {name}")
-    for garbage in ("", "abc", "a.b.c", "é.é.é", "x" * 9000, None):
+    not_an_object = jwt.utils.base64url_encode(b'["kid"]').decode() + f".{payload}.{signature}"
+    not_utf8 = jwt.utils.base64url_encode(b"\xff\xfe").decode() + f".{payload}.{signature}"
+    for garbage in ("", "abc", "a.b.c", "é.é.é", "x" * 9000, None, not_an_object, not_utf8):
         with pytest.raises(InvalidToken):
             await verifier.verify(garbage)  # type: ignore[arg-type]
 
