@@ -19,6 +19,7 @@ help:
 	@echo "make proto  regenerate client/src/usermgmt/v1 from proto/"
 	@echo "make lock   update uv.lock after changing dependencies"
 	@echo "make cluster  emulator + 3 instances behind Envoy on loopback (CLUSTER_ARGS=--help)"
+	@echo "make bench  benchmark the server; writes .bench/ and README's table (BENCH_ARGS=--help)"
 
 venv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv==$(UV_VERSION)
@@ -51,3 +52,9 @@ CLUSTER_ARGS ?=
 .PHONY: cluster
 cluster: venv
 	$(RUN) python -m deploy.cluster $(CLUSTER_ARGS)
+
+# Benchmark: emulator, server processes and load generators on this machine, a few minutes.
+BENCH_ARGS ?= --profile Authenticate
+.PHONY: bench
+bench: venv
+	$(RUN) python -m tests.bench --readme README.md $(BENCH_ARGS)

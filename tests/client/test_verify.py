@@ -185,7 +185,9 @@ async def test_forged_signatures_and_headers_are_refused(
         with pytest.raises(InvalidToken):
             await verifier.verify(token)
             pytest.fail(f"accepted a token with {name}")
-    for garbage in ("", "abc", "a.b.c", "é.é.é", "x" * 9000, None):
+    not_an_object = jwt.utils.base64url_encode(b'["kid"]').decode() + f".{payload}.{signature}"
+    not_utf8 = jwt.utils.base64url_encode(b"\xff\xfe").decode() + f".{payload}.{signature}"
+    for garbage in ("", "abc", "a.b.c", "é.é.é", "x" * 9000, None, not_an_object, not_utf8):
         with pytest.raises(InvalidToken):
             await verifier.verify(garbage)  # type: ignore[arg-type]
 
@@ -269,3 +271,56 @@ async def test_an_unreachable_issuer_is_not_the_tokens_fault() -> None:
         with pytest.raises(KeySetUnavailable):
             await verifier.verify(token)
         assert verifier.fetches == 1
+
+
+async def test_a_token_that_passed_is_remembered_until_it_expires(
+    client: UsermgmtClient, signing_key: Any
+) -> None:
+    now = [time.time()]
+    verifier = TokenVerifier(client, leeway=0, clock=lambda: now[0])
+    token = _forge(signing_key, await _kid(client), exp=int(now[0]) + 60)
+    first = await verifier.verify(token)
+    assert verifier.remembered_tokens == 1
+    assert await verifier.verify(token) is first  # no second signature check
+
+    now[0] += 61
+    with pytest.raises(ExpiredToken):
+        await verifier.verify(token)
+    assert verifier.remembered_tokens == 0
+
+
+async def test_refused_tokens_are_not_remembered_and_the_memory_is_bounded(
+    client: UsermgmtClient, signing_key: Any
+) -> None:
+    kid = await _kid(client)
+    verifier = TokenVerifier(client, cache_size=2)
+    with pytest.raises(InvalidToken):
+        await verifier.verify(_forge(signing_key, kid, aud="another-service"))
+    assert verifier.remembered_tokens == 0
+    tokens = [_forge(signing_key, kid) for _ in range(3)]
+    for token in tokens:
+        await verifier.verify(token)
+    assert verifier.remembered_tokens == 2
+    oldest_again = await verifier.verify(tokens[0])  # forgotten: checked afresh
+    assert oldest_again.token_id == (await verifier.verify(tokens[0])).token_id
+
+    forgetful = TokenVerifier(client, cache_size=0)
+    claims = await forgetful.verify(tokens[0])
+    assert forgetful.remembered_tokens == 0
+    assert await forgetful.verify(tokens[0]) is not claims
+
+
+async def test_fetching_the_key_set_again_forgets_every_token(
+    client: UsermgmtClient, signing_key: Any
+) -> None:
+    monotonic = FakeMonotonic()
+    verifier = TokenVerifier(client, max_key_age=600, monotonic=monotonic)
+    token = _forge(signing_key, await _kid(client))
+    first = await verifier.verify(token)
+    monotonic.now += 601
+    again = await verifier.verify(token)
+    assert verifier.fetches == 2
+    assert again is not first and again.token_id == first.token_id
+    assert verifier.remembered_tokens == 1
+    with pytest.raises(TypeError):
+        again.claims["roles"] = ["admin"]  # type: ignore[index]

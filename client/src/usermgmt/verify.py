@@ -6,7 +6,9 @@ token's ``kid`` (the algorithm pinned to the one the key set declares for it: ne
 or an HMAC algorithm), the header (``typ: at+jwt``, nothing but ``alg``, ``typ`` and
 ``kid``), ``iss``, ``aud``, ``exp``/``nbf``/``iat`` with a leeway, and the claims it returns.
 A token signed by a key the cache does not know makes the verifier fetch the key set again
-(a rotation), at most once every ``min_refresh_interval`` seconds::
+(a rotation), at most once every ``min_refresh_interval`` seconds. A token that passed is
+remembered until it expires or the key set changes, so presenting it again costs a lookup and
+the time checks, not another signature check::
 
     async with TokenVerifier("usermgmt.internal:443", tls=True) as verifier:
         claims = await verifier.verify(token)      # AccessTokenClaims
@@ -28,13 +30,17 @@ about revocation.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import math
+import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 import grpc
@@ -69,6 +75,8 @@ TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 MAX_TOKEN_CHARS = 8192
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
 _HEADER_MEMBERS = frozenset({"alg", "typ", "kid"})
+# Three base64url segments; the signature may not be empty.
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 # The asymmetric algorithms a key set may declare, with the key type and curve each needs.
 _KEY_SHAPES = {
     "ES256": ("EC", "P-256"),
@@ -145,6 +153,11 @@ class TokenVerifier:
     token names an unknown key — at most once every ``min_refresh_interval`` seconds, so
     tokens with made-up key ids cannot make the verifier flood the issuer. ``clock`` gives the
     wall time for ``exp``/``nbf``; ``monotonic`` the time for the key cache.
+
+    The last ``cache_size`` tokens that passed (0: none) are remembered with their claims: a
+    service sees the same token on every call for its whole lifetime, and an ES256 signature
+    check costs far more than the lookup. A remembered token still fails once it expires, and
+    every one is forgotten when the key set is fetched again.
     """
 
     def __init__(
@@ -159,9 +172,12 @@ class TokenVerifier:
         tls: bool | grpc.ChannelCredentials = False,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        cache_size: int = 10_000,
     ) -> None:
-        if leeway < 0 or min_refresh_interval < 0 or max_key_age <= 0:
-            raise ValueError("leeway and min_refresh_interval must be >= 0, max_key_age > 0")
+        if leeway < 0 or min_refresh_interval < 0 or max_key_age <= 0 or cache_size < 0:
+            raise ValueError(
+                "leeway, min_refresh_interval and cache_size must be >= 0, max_key_age > 0"
+            )
         self._owns_client = isinstance(source, str)
         self._client = UsermgmtClient(source, tls=tls) if isinstance(source, str) else source
         self.issuer = issuer
@@ -175,6 +191,8 @@ class TokenVerifier:
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
+        self._cache_size = cache_size
+        self._verified: OrderedDict[str, AccessTokenClaims] = OrderedDict()
         #: How many times the key set was fetched (successfully or not).
         self.fetches = 0
         self._decoder = jwt.PyJWT(
@@ -193,9 +211,26 @@ class TokenVerifier:
         """The ids of the cached keys."""
         return frozenset(self._keys)
 
+    @property
+    def remembered_tokens(self) -> int:
+        """How many verified tokens are remembered now."""
+        return len(self._verified)
+
     async def verify(self, token: str) -> AccessTokenClaims:
         """The claims of ``token`` if it is a valid access token; otherwise ``InvalidToken``
         (or a subclass), or ``KeySetUnavailable`` when the keys cannot be had."""
+        remembered = self._verified.get(token) if isinstance(token, str) else None
+        if remembered is not None:
+            # A stale key set is fetched again here, which forgets every remembered token.
+            await self._key_for(remembered.key_id)
+            if self._verified.get(token) is remembered:
+                try:
+                    self._check_times(remembered.claims)
+                except ExpiredToken:
+                    del self._verified[token]
+                    raise
+                self._verified.move_to_end(token)
+                return remembered
         header = _checked_header(token)
         key = await self._key_for(header["kid"])
         if header["alg"] != key.algorithm:
@@ -212,7 +247,12 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise InvalidToken(f"the token was refused: {error}") from None
-        return self._claims(claims, key.kid)
+        verified = self._claims(claims, key.kid)
+        if self._cache_size:
+            self._verified[token] = verified
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return verified
 
     async def refresh_keys(self) -> None:
         """Fetch the key set now (ignoring the rate limit); ``KeySetUnavailable`` on failure."""
@@ -265,19 +305,23 @@ class TokenVerifier:
             if key is not None:
                 keys[key.kid] = key
         self._keys = keys
+        self._verified.clear()
         self._fetched_at = self._monotonic()
 
-    def _claims(self, claims: dict[str, Any], kid: str) -> AccessTokenClaims:
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
         now = self._clock()
+        if _numeric_date(claims, "exp") <= now - self.leeway:
+            raise ExpiredToken("the token has expired")
+        if "nbf" in claims and _numeric_date(claims, "nbf") > now + self.leeway:
+            raise ExpiredToken("the token is not valid yet")
+        if _numeric_date(claims, "iat") > now + self.leeway:
+            raise ExpiredToken("the token was issued in the future")
+
+    def _claims(self, claims: dict[str, Any], kid: str) -> AccessTokenClaims:
         expires_at = _numeric_date(claims, "exp")
         issued_at = _numeric_date(claims, "iat")
         not_before = _numeric_date(claims, "nbf") if "nbf" in claims else None
-        if expires_at <= now - self.leeway:
-            raise ExpiredToken("the token has expired")
-        if not_before is not None and not_before > now + self.leeway:
-            raise ExpiredToken("the token is not valid yet")
-        if issued_at > now + self.leeway:
-            raise ExpiredToken("the token was issued in the future")
+        self._check_times(claims)
         subject, roles, token_id = claims["sub"], claims.get("roles", []), claims["jti"]
         if not isinstance(subject, str) or not subject:
             raise InvalidToken("the token has no subject")
@@ -295,7 +339,7 @@ class TokenVerifier:
             not_before=None if not_before is None else _utc(not_before),
             token_id=token_id,
             key_id=kid,
-            claims=claims,
+            claims=MappingProxyType(claims),
         )
 
     async def close(self) -> None:
@@ -318,12 +362,17 @@ class TokenVerifier:
 def _checked_header(token: object) -> dict[str, Any]:
     if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS:
         raise InvalidToken("the token is empty, oversized or not a string")
-    if not token.isascii() or token.count(".") != 2:
+    if not _COMPACT_JWS.fullmatch(token):
         raise InvalidToken("the token is not a compact JWS")
+    # Read here only to choose the key; pyjwt reads the header again when it checks the
+    # signature over it (its own reading is strict but slow, so it is done once, not twice).
+    encoded = token[: token.index(".")]
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
+        header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except ValueError:  # binascii.Error and UnicodeDecodeError included
         raise InvalidToken("the token's header cannot be read") from None
+    if not isinstance(header, dict):
+        raise InvalidToken("the token's header cannot be read")
     if not header.keys() <= _HEADER_MEMBERS:
         extra = ", ".join(sorted(header.keys() - _HEADER_MEMBERS))
         raise InvalidToken(f"the token's header has members this issuer never writes: {extra}")
