@@ -1,18 +1,28 @@
-"""``TransactWriteItems`` for the embedded emulator in time independent of the table's size.
+"""The embedded emulator's DynamoDB in time independent of the table's size.
 
-moto keeps a deep copy of every table a transaction touches, once per transaction item, to roll
-back on cancellation; each transaction therefore costs time proportional to the size of the
-table, and filling a table through transactions (registrations, bulk imports) slows down
-quadratically (about five transactions a second at a few thousand items). This version checks
-every condition first and writes only when all of them hold, which is what DynamoDB promises:
-a cancelled transaction writes nothing. Should a write still fail half-way (a malformed update
-expression), the few items the transaction touched are put back from copies taken just before
-the writes. Cancellation reasons, their order and the validation errors are moto's own.
+moto answers two kinds of request in time that grows with the whole table, which makes a table
+filled by registrations or bulk imports slow down quadratically:
+
+- ``TransactWriteItems`` keeps a deep copy of every table a transaction touches, once per
+  transaction item, to roll back on cancellation (about five transactions a second at a few
+  thousand items). The version here checks every condition first and writes only when all of
+  them hold, which is what DynamoDB promises: a cancelled transaction writes nothing. Should a
+  write still fail half-way (a malformed update expression), the few items the transaction
+  touched are put back from copies taken just before the writes. Cancellation reasons, their
+  order and the validation errors are moto's own.
+- ``Query`` on the table's own key sorts every item of the table to find one partition. Here it
+  is given only the items of the partition it asks for (the outbox sweeper queries its
+  partitions every few seconds). Queries of an index are left as they are.
+
+Both rely on the emulator running one DynamoDB request at a time (``embedded``).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 _TRANSACT_OPERATIONS = frozenset({"ConditionCheck", "Put", "Delete", "Update"})
@@ -24,10 +34,42 @@ Write = tuple[str, dict[str, Any], dict[str, Any]]
 
 
 def install() -> None:
-    """Make every moto DynamoDB backend of this process use ``transact_write_items`` below."""
+    """Make every moto DynamoDB backend and table of this process use the versions below."""
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    if not getattr(Table.query, "reads_one_partition", False):
+        Table.query = _partition_query(Table.query)  # type: ignore[method-assign]
+
+
+def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
+    """``Table.query`` that, for the table's own key, looks at the asked partition only."""
+
+    signature = inspect.signature(query)
+
+    @functools.wraps(query)
+    def partition_query(table: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        arguments = signature.bind(table, hash_key, *args, **kwargs).arguments
+        if arguments.get("index_name") is not None or hash_key is None:
+            return query(table, hash_key, *args, **kwargs)
+        partition = table.items.get(hash_key)
+        if partition is None:
+            items: list[Any] = []
+        elif table.range_key_attr:
+            items = list(partition.values())
+        else:
+            items = [partition]
+        # moto's query finds the partition by filtering ``all_items()``; for this call that is
+        # the partition itself.
+        table.all_items = lambda: items
+        try:
+            return query(table, hash_key, *args, **kwargs)
+        finally:
+            del table.all_items
+
+    partition_query.reads_one_partition = True  # type: ignore[attr-defined]
+    return partition_query
 
 
 def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
