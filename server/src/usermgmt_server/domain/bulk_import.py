@@ -190,9 +190,9 @@ class UserImporter:
         """
         named = []
         for index, row in batch:
-            violations = check_username(row.username, "user.username") + check_email(
-                row.email, "user.email"
-            )
+            violations = check_username(row.username, "user.username")
+            if row.email:
+                violations += check_email(row.email, "user.email")
             if violations:
                 results[index] = _invalid(index, InvalidArgument(violations))
             else:
@@ -262,7 +262,7 @@ class UserImporter:
     async def _holders(self, rows: list[ImportRow]) -> Holders:
         return await self._users.holders(
             username_keys=[identifier_key(row.username) for row in rows],
-            email_keys=[identifier_key(row.email) for row in rows],
+            email_keys=[identifier_key(row.email) for row in rows if row.email],
         )
 
     async def _password_hash(self, row: ImportRow) -> str:
@@ -273,9 +273,11 @@ class UserImporter:
         return NO_PASSWORD
 
     def _violations(self, row: ImportRow) -> list[FieldViolation]:
-        """What is wrong with a row besides its username and address."""
-        found = check_display_name(row.display_name, "user.display_name") + check_roles(
-            list(row.roles), "user.roles"
+        """What is wrong with a row to create, besides a malformed username or address."""
+        found = (
+            (check_email(row.email, "user.email") if not row.email else [])
+            + check_display_name(row.display_name, "user.display_name")
+            + check_roles(list(row.roles), "user.roles")
         )
         if row.password is not None:
             found += self._policy.violations(
@@ -305,9 +307,10 @@ class UserImporter:
 
 def _settled(index: int, row: ImportRow, holders: Holders) -> ImportResult | None:
     """EXISTS or INVALID when the row's username or address is taken; ``None`` when both are
-    free."""
+    free. A row without an address (as exported for an account without one) is matched by its
+    username alone."""
     by_username = holders.usernames.get(identifier_key(row.username))
-    by_email = holders.emails.get(identifier_key(row.email))
+    by_email = holders.emails.get(identifier_key(row.email)) if row.email else by_username
     if by_username is None and by_email is None:
         return None
     if by_username is not None and by_username == by_email:
