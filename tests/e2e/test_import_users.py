@@ -20,6 +20,7 @@ import grpc
 import pytest
 
 from tests.e2e.harness import (
+    ADMIN_USERNAME,
     Api,
     RunningServer,
     authenticate,
@@ -259,6 +260,22 @@ async def test_a_second_run_reports_exists_and_changes_nothing(
     assert second.exists_count == 6 and second.created_count == 0
     assert await _accounts(moto_endpoint, table, [r.user_id for r in first.results]) == accounts
     assert len(server.notifier.events) == events_before
+
+
+async def test_a_row_without_an_address_is_matched_by_its_username(
+    api: Api, admin_token: str
+) -> None:
+    admin = await api.users.GetUser(pb.GetUserRequest(user_id="me"), metadata=bearer(admin_token))
+    assert admin.user.email == ""
+    rows = [
+        pb.ImportedUser(username=ADMIN_USERNAME.upper(), invite=pb.ImportedUser.Invite()),
+        pb.ImportedUser(username=unique("imp"), invite=pb.ImportedUser.Invite()),
+    ]
+
+    existing, new = (await import_rows(api, admin_token, rows)).results
+
+    assert (existing.outcome, existing.user_id) == (EXISTS, admin.user.user_id)
+    assert new.outcome == INVALID and violations(new) == {"user.email": "is required"}
 
 
 async def _accounts(moto_endpoint: str, table: str, user_ids: list[str]) -> list[dict[str, Any]]:

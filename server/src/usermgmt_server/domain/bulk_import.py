@@ -191,7 +191,8 @@ class UserImporter:
         named = []
         for index, row in batch:
             violations = check_username(row.username, "user.username")
-            if row.email:
+            # Without an address the username alone finds the account; a bad row reports both.
+            if row.email or violations:
                 violations += check_email(row.email, "user.email")
             if violations:
                 results[index] = _invalid(index, InvalidArgument(violations))
