@@ -304,10 +304,24 @@ async def test_more_rows_than_one_call_takes_is_refused_after_the_allowed_ones(
     api: Api, admin_token: str
 ) -> None:
     # Rows that fail their checks cost no storage, so the limit is quick to reach.
-    too_many = [pb.ImportedUser(username="x")] * 10_001
+    too_many = [pb.ImportedUser(username="x")] * 1_001
     refused = await expect_error(import_rows(api, admin_token, too_many))
     assert refused.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert refused.violations == {"user": "at most 10000 rows per call"}
+    assert refused.violations == {"user": "at most 1000 rows per call"}
+
+
+async def test_the_most_rows_with_the_most_violations_fit_in_a_default_response(
+    api: Api, admin_token: str
+) -> None:
+    bad = {"display_name": "x" * 201, "roles": [f"Bad Role {n}" for n in range(32)]}
+    rows = [row(password="short", **bad) for _ in range(1_000)]
+
+    response = await import_rows(api, admin_token, rows)
+
+    assert response.invalid_count == 1_000
+    assert all(len(result.field_violations) == 34 for result in response.results)
+    # Messages are cut short (the violations hold every detail): about 2.2 MB in all.
+    assert response.ByteSize() < 3 * 1024 * 1024
 
 
 async def test_an_empty_stream_gives_an_empty_result(api: Api, admin_token: str) -> None:

@@ -13,7 +13,7 @@ from usermgmt.v1 import user_pb2
 from usermgmt.v1 import user_service_pb2 as pb
 
 #: The most rows one ImportUsers call takes (the server refuses more).
-MAX_IMPORT_ROWS = 10_000
+MAX_IMPORT_ROWS = 1_000
 
 
 class UsersClient:

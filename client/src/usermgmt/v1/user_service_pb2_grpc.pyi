@@ -136,9 +136,10 @@ class UserServiceStub:
     and e-mail address is there already: nothing changes, so a stream can be sent again),
     INVALID (with a reason and field violations; the row is skipped, the stream goes on) or
     FAILED (storage or the hashing pool was unavailable; sending the row again may succeed).
-    Rows are processed several at a time; at most 10,000 rows per call.
+    Rows are processed several at a time; at most 1,000 rows per call (send more in several
+    calls).
 
-    Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (more than 10,000 rows: a
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (more than 1,000 rows: a
     field violation with reason TOO_MANY_ROWS; the rows before the limit were processed, and
     sending them again is safe).
     """
@@ -251,9 +252,10 @@ class UserServiceAsyncStub(UserServiceStub):
     and e-mail address is there already: nothing changes, so a stream can be sent again),
     INVALID (with a reason and field violations; the row is skipped, the stream goes on) or
     FAILED (storage or the hashing pool was unavailable; sending the row again may succeed).
-    Rows are processed several at a time; at most 10,000 rows per call.
+    Rows are processed several at a time; at most 1,000 rows per call (send more in several
+    calls).
 
-    Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (more than 10,000 rows: a
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (more than 1,000 rows: a
     field violation with reason TOO_MANY_ROWS; the rows before the limit were processed, and
     sending them again is safe).
     """
@@ -453,9 +455,10 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         and e-mail address is there already: nothing changes, so a stream can be sent again),
         INVALID (with a reason and field violations; the row is skipped, the stream goes on) or
         FAILED (storage or the hashing pool was unavailable; sending the row again may succeed).
-        Rows are processed several at a time; at most 10,000 rows per call.
+        Rows are processed several at a time; at most 1,000 rows per call (send more in several
+        calls).
 
-        Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (more than 10,000 rows: a
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (more than 1,000 rows: a
         field violation with reason TOO_MANY_ROWS; the rows before the limit were processed, and
         sending them again is safe).
         """

@@ -59,7 +59,10 @@ from usermgmt_server.domain.verification import CodeService
 
 logger = logging.getLogger(__name__)
 
-MAX_IMPORT_ROWS = 10_000
+# Bounds the response too: a row's result (violations included) stays within a few KB, and
+# gRPC clients take responses of up to 4 MB by default.
+MAX_IMPORT_ROWS = 1_000
+MESSAGE_MAX = 300
 LOOKUP_BATCH = 50
 PASSWORD_HASH_MAX = 1024
 TOO_MANY_ROWS = "TOO_MANY_ROWS"
@@ -334,9 +337,14 @@ def _invalid(index: int, error: UsermgmtError, *violations: FieldViolation) -> I
         index,
         ImportOutcome.INVALID,
         reason=error.reason,
-        message=error.message,
+        message=_brief(error.message),
         violations=tuple(violations),
     )
+
+
+def _brief(message: str) -> str:
+    """``message`` cut to ``MESSAGE_MAX`` characters (the violations carry every detail)."""
+    return message if len(message) <= MESSAGE_MAX else message[: MESSAGE_MAX - 1] + "…"
 
 
 def _failed(index: int, error: UsermgmtError) -> ImportResult:
