@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from tests.e2e.harness import (
     RunningServer,
     moto_settings,
     unique,
+    wait_for,
 )
 from usermgmt import UsermgmtClient
 from usermgmt_server.adapters.dynamodb import codec
@@ -149,6 +152,8 @@ async def test_jsonl_rows_and_what_cannot_be_read(cli: Cli, tmp_path: Path) -> N
         (5, "not a JSON object"),
         (6, "not JSON: Expecting property name enclosed in double quotes"),
     ]
+    from_stdin = summary(await cli("import", "-", "--json", stdin=text))
+    assert (from_stdin["exists"], from_stdin["invalid"]) == (2, 4)
 
 
 async def test_usage_errors_stop_before_anything_is_sent(cli: Cli, tmp_path: Path) -> None:
@@ -243,15 +248,8 @@ async def test_a_queue_is_imported_and_bad_rows_go_to_its_dead_letter_queue(
     cli: Cli, aws: tuple[Any, Any], server: RunningServer
 ) -> None:
     _, sqs = aws
-    name = f"import-{uuid.uuid4().hex[:10]}"
-    dead_letters = (await sqs.create_queue(QueueName=f"{name}-dlq"))["QueueUrl"]
-    dlq_arn = (await sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"]))[
-        "Attributes"
-    ]["QueueArn"]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
-    queue = (await sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive}))[
-        "QueueUrl"
-    ]
+    queue = await _queue_with_dead_letters(sqs)
+    dead_letters = queue + "-dlq"
     prefix = unique("sqs")
     good = [{"username": f"{prefix}-{n}", "email": f"{prefix}-{n}@example.com"} for n in range(12)]
     good[0]["password"] = IMPORTED_PASSWORD
@@ -303,6 +301,56 @@ async def test_a_queue_is_imported_and_bad_rows_go_to_its_dead_letter_queue(
     assert all(attributes["source"] == "tests" for attributes in parked.values())
     async with UsermgmtClient(server.address) as client:
         await client.auth.login(f"{prefix}-0", IMPORTED_PASSWORD)
+
+
+async def test_the_queue_mode_stops_after_its_batch_on_sigterm(
+    cli: Cli, aws: tuple[Any, Any]
+) -> None:
+    _, sqs = aws
+    queue = await _queue_with_dead_letters(sqs)
+    prefix = unique("term")
+    for n in range(3):
+        row = {"username": f"{prefix}-{n}", "email": f"{prefix}-{n}@example.com"}
+        await sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(row))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "usermgmt.cli",
+        "import",
+        "--from-sqs",
+        queue,
+        "--wait-seconds",
+        "1",
+        env=cli.env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+    async def drained() -> bool:
+        attributes = await sqs.get_queue_attributes(
+            QueueUrl=queue,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
+        return set(attributes["Attributes"].values()) == {"0"}
+
+    assert await wait_for(drained, within=30)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+
+    assert process.returncode == 0, stderr.decode()
+    assert stdout.decode().startswith(f"Imported from {queue}: 3 created, 0 existed, 0 sent")
+
+
+async def _queue_with_dead_letters(sqs: Any) -> str:
+    """A new queue whose redrive policy names a new dead-letter queue (3 receives)."""
+    name = f"import-{uuid.uuid4().hex[:10]}"
+    dead_letters = (await sqs.create_queue(QueueName=f"{name}-dlq"))["QueueUrl"]
+    attributes = await sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])
+    redrive = {"deadLetterTargetArn": attributes["Attributes"]["QueueArn"], "maxReceiveCount": "3"}
+    created = await sqs.create_queue(
+        QueueName=name, Attributes={"RedrivePolicy": json.dumps(redrive)}
+    )
+    return created["QueueUrl"]
 
 
 async def test_a_queue_without_a_dead_letter_queue_is_refused(
