@@ -106,7 +106,7 @@ async def _import(context: Context, args: argparse.Namespace) -> int | None:
         return await _import_queue(context, args)
     if not args.source:
         raise UsageError("give a file, - or s3://bucket/key to import (or --from-sqs QUEUE_URL)")
-    row_format = _format(args.format, args.source, "-")
+    row_format = _format(args.format, args.source)
     started = time.monotonic()
     opened = await asyncio.to_thread(_open, args.source)
     label = f"import {args.source.rstrip('/').rpartition('/')[2]}"
@@ -168,7 +168,7 @@ async def _import_queue(context: Context, args: argparse.Namespace) -> int | Non
 async def _export(context: Context, args: argparse.Namespace) -> int | None:
     if not 1 <= args.page_size <= 500:
         raise UsageError("--page-size must be between 1 and 500")
-    row_format = _format(args.format, args.out, "-")
+    row_format = _format(args.format, args.out)
     count = 0
     async with context.client(signed_in=True) as connected:
         pager = connected.users.list(filter=args.filter, page_size=args.page_size)
@@ -186,10 +186,11 @@ async def _export(context: Context, args: argparse.Namespace) -> int | None:
     return None
 
 
-def _format(given: str | None, name: str, stdio: str) -> str:
+def _format(given: str | None, name: str) -> str:
+    """The ``--format`` given, else the one of the name's extension (JSON Lines for "-")."""
     if given:
         return given
-    if name == stdio:
+    if name == "-":
         return "jsonl"
     try:
         return format_of(name)
