@@ -83,8 +83,20 @@ print("ok", usermgmt.__version__)
     assert "login" in help_text and "exit codes" in help_text
     assert "usermgmt" in _run(python, "-m", "usermgmt.cli", "--version").stdout
 
+    # S3 and SQS need the aws extra; without it the command says how to get it.
+    for source in (["s3://bucket/users.csv"], ["--from-sqs", "https://sqs.example/1/queue"]):
+        without_boto3 = subprocess.run(
+            [str(python), "-m", "usermgmt.cli", "import", *source],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert without_boto3.returncode == 1, without_boto3.stderr
+        assert "pip install 'usermgmt-client[aws]'" in without_boto3.stderr
 
-@pytest.mark.parametrize("extra", ["verify", "cli"])
+
+@pytest.mark.parametrize("extra", ["verify", "cli", "aws"])
 def test_extras_are_pinned(extra: str) -> None:
     import tomllib
 
@@ -94,4 +106,9 @@ def test_extras_are_pinned(extra: str) -> None:
     server = tomllib.loads((ROOT / "server" / "pyproject.toml").read_text())["project"]
     if extra == "verify":
         assert set(requirements) <= set(server["dependencies"]), "same pyjwt as the server"
+    if extra == "aws":
+        lock = (ROOT / "uv.lock").read_text()
+        (boto3,) = requirements
+        version = boto3.partition("==")[2]
+        assert f'name = "boto3"\nversion = "{version}"' in lock, "the boto3 of the lock"
     assert project["scripts"]["usermgmt"] == "usermgmt.cli:main"

@@ -249,8 +249,8 @@ async def seed_users(
 ) -> None:
     """Write accounts straight into the table with batch writes, as Register would store them.
 
-    moto copies a whole table for every transaction item, so creating a thousand accounts
-    through Register would measure the emulator, not the service. Every ``disabled_every``-th
+    A thousand Register calls would each hash a password and run a transaction; tests of
+    listing need only the stored items, which batch writes make quickly. Every ``disabled_every``-th
     account (when set) is disabled. All share the password "correct horse battery".
     """
     from datetime import UTC, datetime

@@ -197,6 +197,40 @@ async def test_concurrent_creates_with_one_email_admit_exactly_one(
     assert audit.email_guards == {identifier_key(email): winners[0].user_id}
 
 
+async def test_holders_name_the_account_of_each_held_key(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    ada, bob = make_user("Ada"), make_user("Bob", email="")
+    for user in (ada, bob):
+        await repository.create(user)
+    free = identifier_key(unique("free"))
+
+    holders = await repository.holders(
+        username_keys=[ada.username_key, bob.username_key, free, ada.username_key],
+        email_keys=[ada.email_key, f"{free}@example.com"],
+    )
+
+    assert holders.usernames == {ada.username_key: ada.user_id, bob.username_key: bob.user_id}
+    assert holders.emails == {ada.email_key: ada.user_id}
+    empty = await repository.holders(username_keys=[], email_keys=[])
+    assert (empty.usernames, empty.emails) == ({}, {})
+
+
+async def test_holders_read_more_keys_than_one_batch_holds(
+    repository: UserRepository, backend: StorageBackend
+) -> None:
+    users = [make_user() for _ in range(60)]
+    await backend.seed(users)
+
+    holders = await repository.holders(
+        username_keys=[user.username_key for user in users],
+        email_keys=[user.email_key for user in users],
+    )
+
+    assert holders.usernames == {user.username_key: user.user_id for user in users}
+    assert holders.emails == {user.email_key: user.user_id for user in users}
+
+
 # -- updates ------------------------------------------------------------------------------------
 
 

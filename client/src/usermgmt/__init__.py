@@ -52,7 +52,7 @@ from usermgmt._fieldmask import (
 )
 from usermgmt._pager import UserPager
 from usermgmt._session import Session, SharedTokens
-from usermgmt._users import UsersClient
+from usermgmt._users import MAX_IMPORT_ROWS, UsersClient
 from usermgmt._version import VERSION
 
 __version__ = VERSION
@@ -60,6 +60,7 @@ __version__ = VERSION
 __all__ = [
     "DEFAULT_TARGET",
     "DEFAULT_TIMEOUT",
+    "MAX_IMPORT_ROWS",
     "UPDATABLE_FIELDS",
     "Aborted",
     "AlreadyExists",

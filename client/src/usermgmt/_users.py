@@ -12,6 +12,9 @@ from usermgmt._transport import Transport
 from usermgmt.v1 import user_pb2
 from usermgmt.v1 import user_service_pb2 as pb
 
+#: The most rows one ImportUsers call takes (the server refuses more).
+MAX_IMPORT_ROWS = 1_000
+
 
 class UsersClient:
     """The UserService calls, returning ``usermgmt.v1`` messages (``User``).
@@ -222,6 +225,21 @@ class UsersClient:
         )
         response = await self._transport.call(self._stub.SetPassword, request, timeout=timeout)
         return response.user
+
+    async def import_users(
+        self, users: Iterable[pb.ImportedUser], *, timeout: float | None = None
+    ) -> pb.ImportUsersResponse:
+        """Create accounts from rows (administrators) in one ImportUsers call.
+
+        The response has one ``ImportUserResult`` per row, in order (``index`` counts from 0),
+        and the counts. Rows whose account exists come back EXISTS, so sending rows again is
+        safe. The rows are held in memory, so that the call can be repeated after a renewal of
+        the access token; send at most ``MAX_IMPORT_ROWS`` per call (``ValueError`` otherwise).
+        """
+        requests = [pb.ImportUsersRequest(user=user) for user in users]
+        if len(requests) > MAX_IMPORT_ROWS:
+            raise ValueError(f"at most {MAX_IMPORT_ROWS} rows per ImportUsers call")
+        return await self._transport.call(self._stub.ImportUsers, requests, timeout=timeout)
 
 
 def _subject(login: str, user_id: str) -> dict[str, str]:

@@ -51,6 +51,7 @@ from usermgmt_server.api.readiness import ProbeServicer, Readiness, monitor_stor
 from usermgmt_server.api.session_guard import SessionGuard
 from usermgmt_server.api.user_servicer import UserServicer
 from usermgmt_server.config import Settings
+from usermgmt_server.domain.bulk_import import UserImporter
 from usermgmt_server.domain.credentials import Credentials
 from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.lockout import LockoutPolicy
@@ -216,6 +217,7 @@ class Application:
             ),
             relay=relay,
         )
+        ids = RandomUserIds()
         self.manager = UserManager(
             users=users,
             passwords=hasher,
@@ -224,9 +226,20 @@ class Application:
             page_tokens=SignedPageTokens(derive_key(secret, "page-token")),
             keyed_hasher=keyed_hasher,
             clock=clock,
-            ids=RandomUserIds(),
+            ids=ids,
             relay=relay,
             require_email_verification=settings.require_email_verification,
+        )
+        importer = UserImporter(
+            users=users,
+            passwords=hasher,
+            policy=policy,
+            codes=codes,
+            clock=clock,
+            ids=ids,
+            relay=relay,
+            # Half of the hashing queue, so that sign-ins still find room during an import.
+            concurrency=max(1, settings.hash_max_pending // 2),
         )
         credentials = Credentials(
             users=users,
@@ -256,7 +269,11 @@ class Application:
         server = self._build_server(interceptor, health_servicer)
         user_service_pb2_grpc.add_UserServiceServicer_to_server(
             UserServicer(
-                manager=self.manager, codes=codes, credentials=credentials, sign_in=sign_in
+                manager=self.manager,
+                codes=codes,
+                credentials=credentials,
+                sign_in=sign_in,
+                importer=importer,
             ),
             server,
         )

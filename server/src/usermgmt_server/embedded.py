@@ -46,7 +46,8 @@ def _quiet(handler: type) -> type:
 
 
 class EmulatorServer:
-    """A moto server on loopback whose DynamoDB behaves atomically under concurrent requests."""
+    """A moto server on loopback whose DynamoDB behaves atomically under concurrent requests
+    and answers in time independent of the table's size (``embedded_dynamodb``)."""
 
     def __init__(self, port: int = 0) -> None:
         from moto.moto_server.werkzeug_app import (
@@ -56,6 +57,9 @@ class EmulatorServer:
         )
         from werkzeug.serving import make_server
 
+        from usermgmt_server import embedded_dynamodb
+
+        embedded_dynamodb.install()
         app = _SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             "127.0.0.1", port, app, threaded=True, request_handler=_quiet(MotoRequestHandler)

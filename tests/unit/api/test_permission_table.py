@@ -29,6 +29,7 @@ def test_every_rpc_has_a_rule_and_every_rule_an_rpc() -> None:
         ("/usermgmt.v1.UserService/UpdateUser", Access.SELF_OR_ADMIN),
         ("/usermgmt.v1.UserService/DeleteUser", Access.SELF_OR_ADMIN),
         ("/usermgmt.v1.UserService/ListUsers", Access.ADMIN),
+        ("/usermgmt.v1.UserService/ImportUsers", Access.ADMIN),
     ],
 )
 def test_access_levels(method: str, access: Access) -> None:

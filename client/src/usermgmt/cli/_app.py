@@ -15,6 +15,7 @@ from typing import TextIO
 
 import grpc
 
+from usermgmt._aws import AwsError, MissingExtra
 from usermgmt._client import DEFAULT_TARGET, UsermgmtClient
 from usermgmt._errors import InvalidRefreshToken, Unauthenticated, UsermgmtError
 from usermgmt._fieldmask import UnknownField
@@ -34,6 +35,7 @@ EXIT_INTERRUPTED = 130
 COMMAND_MODULES = (
     "usermgmt.cli.account",
     "usermgmt.cli.users",
+    "usermgmt.cli.bulk",
     "usermgmt.cli.health",
 )
 
@@ -231,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except UnknownField as error:
         parser.exit(EXIT_USAGE, f"usermgmt: error: {error}\n")
-    except (CredentialsError, OSError) as error:
+    except (CredentialsError, OSError, AwsError, MissingExtra) as error:
         sys.stderr.write(f"usermgmt: error: {error}\n")
         return EXIT_ERROR
 

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from usermgmt.v1 import session_pb2 as _session_pb2
 from usermgmt.v1 import user_pb2 as _user_pb2
 import builtins as _builtins
@@ -20,6 +21,38 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ImportOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ImportOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImportOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    IMPORT_OUTCOME_UNSPECIFIED: _ImportOutcome.ValueType  # 0
+    """Never sent."""
+    IMPORT_OUTCOME_CREATED: _ImportOutcome.ValueType  # 1
+    """The account was created."""
+    IMPORT_OUTCOME_EXISTS: _ImportOutcome.ValueType  # 2
+    """An account with this username and e-mail address exists; nothing was changed."""
+    IMPORT_OUTCOME_INVALID: _ImportOutcome.ValueType  # 3
+    """The row cannot be imported (reason and field violations say why)."""
+    IMPORT_OUTCOME_FAILED: _ImportOutcome.ValueType  # 4
+    """The row could not be processed now (storage unreachable, server busy); send it again."""
+
+class ImportOutcome(_ImportOutcome, metaclass=_ImportOutcomeEnumTypeWrapper):
+    """What became of an imported row."""
+
+IMPORT_OUTCOME_UNSPECIFIED: ImportOutcome.ValueType  # 0
+"""Never sent."""
+IMPORT_OUTCOME_CREATED: ImportOutcome.ValueType  # 1
+"""The account was created."""
+IMPORT_OUTCOME_EXISTS: ImportOutcome.ValueType  # 2
+"""An account with this username and e-mail address exists; nothing was changed."""
+IMPORT_OUTCOME_INVALID: ImportOutcome.ValueType  # 3
+"""The row cannot be imported (reason and field violations say why)."""
+IMPORT_OUTCOME_FAILED: ImportOutcome.ValueType  # 4
+"""The row could not be processed now (storage unreachable, server busy); send it again."""
+Global___ImportOutcome: _TypeAlias = ImportOutcome  # noqa: Y015
 
 @_typing.final
 class RegisterRequest(_message.Message):
@@ -731,3 +764,223 @@ class SetPasswordResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SetPasswordResponse: _TypeAlias = SetPasswordResponse  # noqa: Y015
+
+@_typing.final
+class ImportUsersRequest(_message.Message):
+    """Request for UserService.ImportUsers: one row of the stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___ImportedUser:
+        """The account to create."""
+
+    def __init__(
+        self,
+        *,
+        user: Global___ImportedUser | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportUsersRequest: _TypeAlias = ImportUsersRequest  # noqa: Y015
+
+@_typing.final
+class ImportedUser(_message.Message):
+    """An account to import. The username, e-mail address, display name and password follow the
+    rules of RegisterRequest; the account is created active.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class Invite(_message.Message):
+        """An invitation: the account has no password until its owner sets one with the
+        password-reset code sent to the e-mail address (ResetPassword).
+        """
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        def __init__(
+            self,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    EMAIL_VERIFIED_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    PASSWORD_HASH_FIELD_NUMBER: _builtins.int
+    INVITE_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    """Sign-in name: 3 to 64 characters, letters, digits, ".", "_" and "-"."""
+    email: _builtins.str
+    """E-mail address, at most 254 characters."""
+    display_name: _builtins.str
+    """Optional display name, at most 200 characters."""
+    email_verified: _builtins.bool
+    """Whether the address was verified by the system the account comes from."""
+    password: _builtins.str
+    """A password, checked against the password policy and hashed with Argon2id."""
+    password_hash: _builtins.str
+    """A hash made by another system, kept until the first successful sign-in replaces it
+    with an Argon2id hash of the current parameters: argon2id ("$argon2id$v=19$m=…"),
+    bcrypt ("$2b$", "$2a$" or "$2y$"), Django's PBKDF2-SHA256
+    ("pbkdf2_sha256$<iterations>$<salt>$<base64 hash>") or passlib's
+    ("$pbkdf2-sha256$<rounds>$<ab64 salt>$<ab64 hash>").
+    """
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Roles to grant (for example "admin"), at most 32."""
+
+    @_builtins.property
+    def invite(self) -> Global___ImportedUser.Invite:
+        """No password: a password-reset code is sent to the e-mail address."""
+
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        email: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
+        email_verified: _builtins.bool = ...,
+        password: _builtins.str = ...,
+        password_hash: _builtins.str = ...,
+        invite: Global___ImportedUser.Invite | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "invite", b"invite", "password", b"password", "password_hash", b"password_hash"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "display_name", b"display_name", "email", b"email", "email_verified", b"email_verified", "invite", b"invite", "password", b"password", "password_hash", b"password_hash", "roles", b"roles", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_credential: _TypeAlias = _typing.Literal["password", "password_hash", "invite"]  # noqa: Y015
+    _WhichOneofArgType_credential: _TypeAlias = _typing.Literal["credential", b"credential"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_credential) -> _WhichOneofReturnType_credential | None: ...
+
+Global___ImportedUser: _TypeAlias = ImportedUser  # noqa: Y015
+
+@_typing.final
+class ImportUserResult(_message.Message):
+    """The result of one row of an ImportUsers stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FieldViolation(_message.Message):
+        """One problem with one field of the row, as in google.rpc.BadRequest."""
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        FIELD_FIELD_NUMBER: _builtins.int
+        DESCRIPTION_FIELD_NUMBER: _builtins.int
+        REASON_FIELD_NUMBER: _builtins.int
+        field: _builtins.str
+        """Path of the field in ImportUsersRequest, e.g. "user.email"."""
+        description: _builtins.str
+        """What is wrong with it."""
+        reason: _builtins.str
+        """The broken rule in UPPER_SNAKE when it has a name (PASSWORD_TOO_SHORT)."""
+        def __init__(
+            self,
+            *,
+            field: _builtins.str = ...,
+            description: _builtins.str = ...,
+            reason: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "field", b"field", "reason", b"reason"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    FIELD_VIOLATIONS_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """Position of the row in the stream, from 0."""
+    outcome: Global___ImportOutcome.ValueType
+    """What happened."""
+    user_id: _builtins.str
+    """The account created (CREATED) or found (EXISTS)."""
+    reason: _builtins.str
+    """Why the row was not imported, as an ErrorInfo reason. INVALID: INVALID_ARGUMENT (see the
+    field violations), USERNAME_TAKEN (an account with another e-mail address holds the
+    username), EMAIL_TAKEN (an account with another username holds the address). FAILED:
+    STORAGE_UNAVAILABLE, SERVER_BUSY.
+    """
+    message: _builtins.str
+    """A sentence for people."""
+    @_builtins.property
+    def field_violations(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportUserResult.FieldViolation]:
+        """The bad fields of an INVALID row."""
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        outcome: Global___ImportOutcome.ValueType = ...,
+        user_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+        field_violations: _abc.Iterable[Global___ImportUserResult.FieldViolation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field_violations", b"field_violations", "index", b"index", "message", b"message", "outcome", b"outcome", "reason", b"reason", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportUserResult: _TypeAlias = ImportUserResult  # noqa: Y015
+
+@_typing.final
+class ImportUsersResponse(_message.Message):
+    """Response for UserService.ImportUsers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    CREATED_COUNT_FIELD_NUMBER: _builtins.int
+    EXISTS_COUNT_FIELD_NUMBER: _builtins.int
+    INVALID_COUNT_FIELD_NUMBER: _builtins.int
+    FAILED_COUNT_FIELD_NUMBER: _builtins.int
+    created_count: _builtins.int
+    """How many rows were CREATED."""
+    exists_count: _builtins.int
+    """How many rows were EXISTS."""
+    invalid_count: _builtins.int
+    """How many rows were INVALID."""
+    failed_count: _builtins.int
+    """How many rows were FAILED."""
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___ImportUserResult]:
+        """One result per row, in the order the rows were sent."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___ImportUserResult] | None = ...,
+        created_count: _builtins.int = ...,
+        exists_count: _builtins.int = ...,
+        invalid_count: _builtins.int = ...,
+        failed_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_count", b"created_count", "exists_count", b"exists_count", "failed_count", b"failed_count", "invalid_count", b"invalid_count", "results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportUsersResponse: _TypeAlias = ImportUsersResponse  # noqa: Y015

@@ -110,6 +110,11 @@ class UserServiceStub:
                 request_serializer=usermgmt_dot_v1_dot_user__service__pb2.SetPasswordRequest.SerializeToString,
                 response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.SetPasswordResponse.FromString,
                 _registered_method=True)
+        self.ImportUsers = channel.stream_unary(
+                '/usermgmt.v1.UserService/ImportUsers',
+                request_serializer=usermgmt_dot_v1_dot_user__service__pb2.ImportUsersRequest.SerializeToString,
+                response_deserializer=usermgmt_dot_v1_dot_user__service__pb2.ImportUsersResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -266,6 +271,25 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportUsers(self, request_iterator, context):
+        """Creates accounts from a stream of rows, each with a password, a password hash made by
+        another system, or an invitation (see ImportedUser). Caller: an administrator.
+
+        Every row gets a result, in the order sent: CREATED, EXISTS (an account with this username
+        and e-mail address is there already: nothing changes, so a stream can be sent again),
+        INVALID (with a reason and field violations; the row is skipped, the stream goes on) or
+        FAILED (storage or the hashing pool was unavailable; sending the row again may succeed).
+        Rows are processed several at a time; at most 1,000 rows per call (send more in several
+        calls).
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (more than 1,000 rows: a
+        field violation with reason TOO_MANY_ROWS; the rows before the limit were processed, and
+        sending them again is safe).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -338,6 +362,11 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.SetPassword,
                     request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.SetPasswordRequest.FromString,
                     response_serializer=usermgmt_dot_v1_dot_user__service__pb2.SetPasswordResponse.SerializeToString,
+            ),
+            'ImportUsers': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportUsers,
+                    request_deserializer=usermgmt_dot_v1_dot_user__service__pb2.ImportUsersRequest.FromString,
+                    response_serializer=usermgmt_dot_v1_dot_user__service__pb2.ImportUsersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -724,6 +753,33 @@ class UserService:
             '/usermgmt.v1.UserService/SetPassword',
             usermgmt_dot_v1_dot_user__service__pb2.SetPasswordRequest.SerializeToString,
             usermgmt_dot_v1_dot_user__service__pb2.SetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportUsers(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/usermgmt.v1.UserService/ImportUsers',
+            usermgmt_dot_v1_dot_user__service__pb2.ImportUsersRequest.SerializeToString,
+            usermgmt_dot_v1_dot_user__service__pb2.ImportUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

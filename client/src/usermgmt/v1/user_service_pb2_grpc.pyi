@@ -128,6 +128,21 @@ class UserServiceStub:
 
     Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT (password policy).
     """
+    ImportUsers: _grpc.StreamUnaryMultiCallable[_user_service_pb2.ImportUsersRequest, _user_service_pb2.ImportUsersResponse]
+    """Creates accounts from a stream of rows, each with a password, a password hash made by
+    another system, or an invitation (see ImportedUser). Caller: an administrator.
+
+    Every row gets a result, in the order sent: CREATED, EXISTS (an account with this username
+    and e-mail address is there already: nothing changes, so a stream can be sent again),
+    INVALID (with a reason and field violations; the row is skipped, the stream goes on) or
+    FAILED (storage or the hashing pool was unavailable; sending the row again may succeed).
+    Rows are processed several at a time; at most 1,000 rows per call (send more in several
+    calls).
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (more than 1,000 rows: a
+    field violation with reason TOO_MANY_ROWS; the rows before the limit were processed, and
+    sending them again is safe).
+    """
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -228,6 +243,21 @@ class UserServiceAsyncStub(UserServiceStub):
     sessions. Caller: an administrator.
 
     Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT (password policy).
+    """
+    ImportUsers: _aio.StreamUnaryMultiCallable[_user_service_pb2.ImportUsersRequest, _user_service_pb2.ImportUsersResponse]  # type: ignore[assignment]
+    """Creates accounts from a stream of rows, each with a password, a password hash made by
+    another system, or an invitation (see ImportedUser). Caller: an administrator.
+
+    Every row gets a result, in the order sent: CREATED, EXISTS (an account with this username
+    and e-mail address is there already: nothing changes, so a stream can be sent again),
+    INVALID (with a reason and field violations; the row is skipped, the stream goes on) or
+    FAILED (storage or the hashing pool was unavailable; sending the row again may succeed).
+    Rows are processed several at a time; at most 1,000 rows per call (send more in several
+    calls).
+
+    Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (more than 1,000 rows: a
+    field violation with reason TOO_MANY_ROWS; the rows before the limit were processed, and
+    sending them again is safe).
     """
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -410,6 +440,27 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         sessions. Caller: an administrator.
 
         Errors: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, INVALID_ARGUMENT (password policy).
+        """
+
+    @_abc_1.abstractmethod
+    def ImportUsers(
+        self,
+        request_iterator: _MaybeAsyncIterator[_user_service_pb2.ImportUsersRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_service_pb2.ImportUsersResponse, _abc.Awaitable[_user_service_pb2.ImportUsersResponse]]:
+        """Creates accounts from a stream of rows, each with a password, a password hash made by
+        another system, or an invitation (see ImportedUser). Caller: an administrator.
+
+        Every row gets a result, in the order sent: CREATED, EXISTS (an account with this username
+        and e-mail address is there already: nothing changes, so a stream can be sent again),
+        INVALID (with a reason and field violations; the row is skipped, the stream goes on) or
+        FAILED (storage or the hashing pool was unavailable; sending the row again may succeed).
+        Rows are processed several at a time; at most 1,000 rows per call (send more in several
+        calls).
+
+        Errors: UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT (more than 1,000 rows: a
+        field violation with reason TOO_MANY_ROWS; the rows before the limit were processed, and
+        sending them again is safe).
         """
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -7,6 +7,7 @@ from datetime import datetime
 from google.protobuf import timestamp_pb2
 
 from usermgmt.v1 import auth_service_pb2, session_pb2, user_pb2, user_service_pb2
+from usermgmt_server.domain.bulk_import import ImportOutcome, ImportReport, ImportRow
 from usermgmt_server.domain.manager import UserPatch
 from usermgmt_server.domain.model import NotificationChannel, SessionTokens, User, UserState
 
@@ -24,6 +25,12 @@ _CHANNEL_TO_PROTO = {
     NotificationChannel.NONE: user_pb2.NOTIFICATION_CHANNEL_NONE,
 }
 _CHANNEL_FROM_PROTO = {number: channel for channel, number in _CHANNEL_TO_PROTO.items()}
+_OUTCOME_TO_PROTO = {
+    ImportOutcome.CREATED: user_service_pb2.IMPORT_OUTCOME_CREATED,
+    ImportOutcome.EXISTS: user_service_pb2.IMPORT_OUTCOME_EXISTS,
+    ImportOutcome.INVALID: user_service_pb2.IMPORT_OUTCOME_INVALID,
+    ImportOutcome.FAILED: user_service_pb2.IMPORT_OUTCOME_FAILED,
+}
 
 
 def user_to_proto(user: User) -> user_pb2.User:
@@ -84,6 +91,46 @@ def patch_from_proto(user: user_pb2.User) -> UserPatch:
 def update_paths(request: user_service_pb2.UpdateUserRequest) -> list[str]:
     """The field-mask paths of an UpdateUserRequest, as sent."""
     return list(request.update_mask.paths)
+
+
+def import_row_from_proto(user: user_service_pb2.ImportedUser) -> ImportRow:
+    """The row an ImportUsersRequest carries; the ``credential`` oneof picks what is set."""
+    credential = user.WhichOneof("credential")
+    return ImportRow(
+        username=user.username,
+        email=user.email,
+        display_name=user.display_name,
+        roles=tuple(user.roles),
+        email_verified=user.email_verified,
+        password=user.password if credential == "password" else None,
+        password_hash=user.password_hash if credential == "password_hash" else None,
+        invite=credential == "invite",
+    )
+
+
+def import_response(report: ImportReport) -> user_service_pb2.ImportUsersResponse:
+    """The ImportUsersResponse of a finished import: every row's result and the counts."""
+    violation = user_service_pb2.ImportUserResult.FieldViolation
+    return user_service_pb2.ImportUsersResponse(
+        results=[
+            user_service_pb2.ImportUserResult(
+                index=result.index,
+                outcome=_OUTCOME_TO_PROTO[result.outcome],
+                user_id=result.user_id,
+                reason=result.reason,
+                message=result.message,
+                field_violations=[
+                    violation(field=v.field, description=v.description, reason=v.reason)
+                    for v in result.violations
+                ],
+            )
+            for result in report.results
+        ],
+        created_count=report.count(ImportOutcome.CREATED),
+        exists_count=report.count(ImportOutcome.EXISTS),
+        invalid_count=report.count(ImportOutcome.INVALID),
+        failed_count=report.count(ImportOutcome.FAILED),
+    )
 
 
 def _timestamp(moment: datetime) -> timestamp_pb2.Timestamp:

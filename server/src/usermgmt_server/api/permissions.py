@@ -57,6 +57,7 @@ RULES: dict[str, Rule] = {
     _USER + "EnableUser": Rule(Access.ADMIN),
     _USER + "UnlockUser": Rule(Access.ADMIN),
     _USER + "SetPassword": Rule(Access.ADMIN),
+    _USER + "ImportUsers": Rule(Access.ADMIN),
 }
 
 # While a password change is required, a session may only do these.

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 
 from usermgmt.v1 import user_service_pb2, user_service_pb2_grpc
 from usermgmt_server.api.convert import (
+    import_response,
+    import_row_from_proto,
     patch_from_proto,
     session_to_proto,
     update_paths,
     user_to_proto,
 )
 from usermgmt_server.api.principal import current_principal, optional_principal
+from usermgmt_server.domain.bulk_import import UserImporter
 from usermgmt_server.domain.credentials import Credentials
 from usermgmt_server.domain.manager import Registration, UserManager
 from usermgmt_server.domain.sign_in import SignIn
@@ -28,11 +33,13 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
         codes: CodeService,
         credentials: Credentials,
         sign_in: SignIn,
+        importer: UserImporter,
     ) -> None:
         self._manager = manager
         self._codes = codes
         self._credentials = credentials
         self._sign_in = sign_in
+        self._importer = importer
 
     async def Register(
         self, request: user_service_pb2.RegisterRequest, context: grpc.aio.ServicerContext
@@ -156,3 +163,12 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             current_principal(), request.user_id, request.password, request.change_required
         )
         return user_service_pb2.SetPasswordResponse(user=user_to_proto(user))
+
+    async def ImportUsers(
+        self,
+        request_iterator: AsyncIterator[user_service_pb2.ImportUsersRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> user_service_pb2.ImportUsersResponse:
+        rows = (import_row_from_proto(request.user) async for request in request_iterator)
+        report = await self._importer.import_users(current_principal(), rows)
+        return import_response(report)

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from usermgmt_server.domain import events
+from usermgmt_server.domain.accounts import new_account
 from usermgmt_server.domain.errors import (
     EmailTaken,
     EtagMismatch,
@@ -345,21 +346,16 @@ class UserManager:
         email_verified: bool = False,
         state: UserState = UserState.ACTIVE,
     ) -> User:
-        now = self._clock.now()
-        return User(
+        return new_account(
             user_id=self._ids.new_user_id(),
+            now=self._clock.now(),
             username=username,
-            username_key=identifier_key(username),
             email=email,
-            email_key=identifier_key(email) if email else "",
             display_name=display_name,
-            state=state,
-            email_verified=email_verified,
             roles=roles,
-            create_time=now,
-            update_time=now,
-            version=1,
             password_hash=await self._passwords.hash(normalize_password(password)),
+            email_verified=email_verified,
+            state=state,
         )
 
     async def _lookup_filtered(self, user_filter: UserFilter) -> list[User]:

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 ADMIN_ROLE = "admin"
+# The password hash of an account that has no password yet (an invitation): no password
+# verifies against it, and verifying costs as long as for a real hash.
+NO_PASSWORD = "!"
 
 
 class UserState(enum.Enum):
@@ -216,3 +219,12 @@ class ListedUsers:
 
     users: list[User]
     next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Holders:
+    """Which accounts hold some normalised usernames and e-mail addresses (key -> user id);
+    a key that no account holds is absent."""
+
+    usernames: dict[str, str] = field(default_factory=dict)
+    emails: dict[str, str] = field(default_factory=dict)

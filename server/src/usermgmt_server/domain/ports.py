@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -10,6 +10,7 @@ from typing import Protocol
 from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.model import (
     CodePurpose,
+    Holders,
     IdempotencyRecord,
     IssuedToken,
     LoginFailures,
@@ -54,6 +55,13 @@ class UserRepository(Protocol):
 
     async def find_by_email(self, email_key: str) -> User | None:
         """The account holding this normalised e-mail address, or ``None``."""
+        ...
+
+    async def holders(
+        self, *, username_keys: Collection[str], email_keys: Collection[str]
+    ) -> Holders:
+        """Which accounts hold these normalised usernames and e-mail addresses, read in as few
+        round trips as the storage allows (strongly consistent)."""
         ...
 
     async def update(
@@ -251,7 +259,8 @@ class PasswordHasher(Protocol):
         ...
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        """Whether ``password`` matches ``password_hash``."""
+        """Whether ``password`` matches ``password_hash``; a hash of no known scheme (such as
+        ``NO_PASSWORD``) never matches and costs the time of a real verification."""
         ...
 
     async def verify_dummy(self, password: str) -> None:
@@ -259,7 +268,13 @@ class PasswordHasher(Protocol):
         ...
 
     def needs_rehash(self, password_hash: str) -> bool:
-        """Whether the hash was made with other parameters than the current ones."""
+        """Whether the hash was made with other parameters or another scheme than the current
+        ones (a successful sign-in then replaces it)."""
+        ...
+
+    def check_imported(self, password_hash: str) -> str | None:
+        """Why a hash made by another system cannot be stored (unknown scheme, malformed,
+        parameters out of bounds), or ``None`` when ``verify`` can check passwords against it."""
         ...
 
 

@@ -33,7 +33,9 @@ never walks a whole large table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import random
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,12 +50,18 @@ from usermgmt_server.adapters.dynamodb.errors import (
     translate_storage_errors,
 )
 from usermgmt_server.adapters.dynamodb.outbox import event_puts
-from usermgmt_server.adapters.dynamodb.schema import LIST_INDEX, LIST_SORT_KEY, TTL_ATTRIBUTE
+from usermgmt_server.adapters.dynamodb.schema import (
+    LIST_INDEX,
+    LIST_SORT_KEY,
+    PARTITION_KEY,
+    TTL_ATTRIBUTE,
+)
 from usermgmt_server.adapters.dynamodb.transactions import condition_failed as _failed
 from usermgmt_server.adapters.dynamodb.transactions import transact
 from usermgmt_server.domain.errors import (
     EmailTaken,
     EtagMismatch,
+    StorageUnavailable,
     UsermgmtError,
     UsernameTaken,
     UserNotFound,
@@ -61,6 +69,7 @@ from usermgmt_server.domain.errors import (
 from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.model import (
     CodePurpose,
+    Holders,
     IdempotencyRecord,
     OneTimeCode,
     User,
@@ -73,6 +82,8 @@ _NOT_EXISTS = "attribute_not_exists(pk)"
 # With a filter most index items may be dropped, so a query reads at least this many of them
 # (read budget permitting) rather than only as many as the page still lacks.
 _FILTERED_QUERY_MIN = 100
+# BatchGetItem reads at most 100 keys per call.
+_BATCH_GET_KEYS = 100
 
 
 class UtcClock:
@@ -353,6 +364,32 @@ class DynamoUserRepository:
         user = await self._follow_guard(codec.email_guard_key(email_key))
         return user if user is not None and user.email_key == email_key else None
 
+    async def holders(
+        self, *, username_keys: Collection[str], email_keys: Collection[str]
+    ) -> Holders:
+        """Which accounts hold these keys: their guard items, read by strongly consistent
+        ``BatchGetItem`` calls of up to 100 keys. Keys DynamoDB leaves unprocessed (throttling)
+        are asked for again with back-off, up to the transaction attempt count."""
+        found = Holders()
+        # guard partition key -> (the answer's map, the normalised key)
+        wanted: dict[str, tuple[dict[str, str], str]] = {}
+        keys: list[Item] = []
+        for target, make_key, names in (
+            (found.usernames, codec.username_guard_key, username_keys),
+            (found.emails, codec.email_guard_key, email_keys),
+        ):
+            for name in names:
+                key = make_key(name)
+                if key[PARTITION_KEY]["S"] not in wanted:
+                    wanted[key[PARTITION_KEY]["S"]] = (target, name)
+                    keys.append(key)
+        async with translate_storage_errors("find account holders"):
+            for start in range(0, len(keys), _BATCH_GET_KEYS):
+                for item in await self._batch_get(keys[start : start + _BATCH_GET_KEYS]):
+                    target, name = wanted[item[PARTITION_KEY]["S"]]
+                    target[name] = item["user_id"]["S"]
+        return found
+
     async def get_idempotency_record(self, key: str) -> IdempotencyRecord | None:
         """The unexpired idempotency record with this key, or ``None``."""
         async with translate_storage_errors("get idempotency record"):
@@ -443,6 +480,26 @@ class DynamoUserRepository:
     async def _get_item(self, key: Item) -> Item | None:
         response = await self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
         return response.get("Item")
+
+    async def _batch_get(self, keys: list[Item]) -> list[Item]:
+        request: dict[str, Any] = {
+            "Keys": keys,
+            "ConsistentRead": True,
+            "ProjectionExpression": "#pk, #owner",
+            "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#owner": "user_id"},
+        }
+        items: list[Item] = []
+        for attempt in range(self._transaction_attempts):
+            response = await self._client.batch_get_item(RequestItems={self._table: request})
+            items += response.get("Responses", {}).get(self._table, [])
+            unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
+            if not unprocessed:
+                return items
+            request = unprocessed
+            await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
+        raise StorageUnavailable(
+            "storage is temporarily unavailable (find account holders: unprocessed keys)"
+        )
 
     async def _missing_or_changed(self, user_id: str) -> UsermgmtError:
         response = await self._client.get_item(
