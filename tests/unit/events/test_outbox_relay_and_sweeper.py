@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from usermgmt_server.adapters.events.cloudevents import (
@@ -46,8 +47,9 @@ class FakeOutbox:
         )
         return ready[:limit]
 
-    async def remove(self, item: DomainEvent) -> None:
-        self.items.pop(item.event_id, None)
+    async def remove(self, events: Sequence[DomainEvent]) -> None:
+        for item in events:
+            self.items.pop(item.event_id, None)
 
     async def backlog(self) -> OutboxBacklog:
         times = [e.time for e in self.items.values()]

@@ -36,7 +36,7 @@ async def publish_and_remove(
     leave it there. Whether it was published."""
     try:
         await publisher.publish(event)
-        await outbox.remove(event)
+        await outbox.remove([event])
     except Exception as error:
         logger.warning(
             failure_message,
