@@ -11,6 +11,7 @@ from usermgmt_server.adapters.events.cloudevents import (
     message_body,
     to_cloudevent,
 )
+from usermgmt_server.adapters.events.delivery import PUBLISH_BATCH_LIMIT
 from usermgmt_server.adapters.events.relay import OutboxRelay
 from usermgmt_server.adapters.events.sweeper import OutboxSweeper
 from usermgmt_server.adapters.security.system import ManualClock
@@ -27,19 +28,29 @@ def event(index: int, at: datetime = START) -> DomainEvent:
 
 
 class FakePublisher:
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-        self.published: list[str] = []
+    """Publishes batches, refusing the events named in ``refuse``, or all calls if ``fail``."""
 
-    async def publish(self, item: DomainEvent) -> None:
+    def __init__(self, fail: bool = False, refuse: Sequence[str] = ()) -> None:
+        self.fail = fail
+        self.refuse = set(refuse)
+        self.batches: list[list[str]] = []
+
+    @property
+    def published(self) -> list[str]:
+        return [event_id for batch in self.batches for event_id in batch]
+
+    async def publish(self, events: Sequence[DomainEvent]) -> dict[str, str]:
+        assert 1 <= len(events) <= PUBLISH_BATCH_LIMIT
         if self.fail:
             raise ConnectionError("sns down")
-        self.published.append(item.event_id)
+        self.batches.append([e.event_id for e in events if e.event_id not in self.refuse])
+        return {e.event_id: "InternalError" for e in events if e.event_id in self.refuse}
 
 
 class FakeOutbox:
     def __init__(self, events: list[DomainEvent]) -> None:
         self.items = {e.event_id: e for e in events}
+        self.removals: list[list[str]] = []
 
     async def pending(self, *, written_before: datetime, limit: int) -> list[DomainEvent]:
         ready = sorted(
@@ -48,6 +59,7 @@ class FakeOutbox:
         return ready[:limit]
 
     async def remove(self, events: Sequence[DomainEvent]) -> None:
+        self.removals.append([e.event_id for e in events])
         for item in events:
             self.items.pop(item.event_id, None)
 
@@ -137,6 +149,29 @@ async def test_sweeper_stops_a_pass_at_the_first_failure_and_keeps_the_rest() ->
     assert len(outbox.items) == 2 and down.failures == 1
 
 
+async def test_sweeper_publishes_its_page_ten_at_a_time_and_removes_it_in_one_go() -> None:
+    clock = ManualClock(START + timedelta(minutes=1))
+    outbox = FakeOutbox([event(i, START + timedelta(microseconds=i)) for i in range(25)])
+    publisher = FakePublisher()
+    sweep = sweeper(outbox, publisher, FakeLeases(), clock)
+    assert await sweep.sweep_once() == 25
+    assert [len(batch) for batch in publisher.batches] == [10, 10, 5]
+    assert publisher.published == [f"id-{i}" for i in range(25)]
+    assert outbox.removals == [publisher.published] and outbox.items == {}
+    assert sweep.failures == 0
+
+
+async def test_a_refused_event_ends_the_pass_and_only_it_and_the_rest_stay() -> None:
+    clock = ManualClock(START + timedelta(minutes=1))
+    outbox = FakeOutbox([event(i, START + timedelta(microseconds=i)) for i in range(25)])
+    publisher = FakePublisher(refuse=["id-13"])
+    sweep = sweeper(outbox, publisher, FakeLeases(), clock)
+    assert await sweep.sweep_once() == 19
+    assert [len(batch) for batch in publisher.batches] == [10, 9]
+    assert sorted(outbox.items) == sorted(["id-13", *(f"id-{i}" for i in range(20, 25))])
+    assert sweep.failures == 1 and sweep.published == 19
+
+
 def test_cloudevent_shape_and_attributes() -> None:
     item = event(7)
     body = to_cloudevent(item)
@@ -160,12 +195,13 @@ async def test_relay_limits_publications_in_flight() -> None:
     peak = 0
 
     class Slow(FakePublisher):
-        async def publish(self, item: DomainEvent) -> None:
+        async def publish(self, events: Sequence[DomainEvent]) -> dict[str, str]:
             nonlocal in_flight, peak
             in_flight += 1
             peak = max(peak, in_flight)
             await asyncio.sleep(0.01)
             in_flight -= 1
+            return {}
 
     events = [event(i) for i in range(20)]
     relay = OutboxRelay(Slow(), FakeOutbox(events), max_in_flight=3)

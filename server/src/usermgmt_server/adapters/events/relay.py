@@ -7,18 +7,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from usermgmt_server.adapters.events.delivery import Publisher, publish_and_remove
 from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.ports import Outbox
 
 logger = logging.getLogger(__name__)
-
-
-class Publisher(Protocol):
-    """Something that publishes one event."""
-
-    async def publish(self, event: DomainEvent) -> None:
-        """Publish ``event`` or raise."""
-        ...
 
 
 class EventObserver(Protocol):
@@ -27,23 +20,6 @@ class EventObserver(Protocol):
     async def observe(self, event: DomainEvent) -> None:
         """Look at ``event``."""
         ...
-
-
-async def publish_and_remove(
-    publisher: Publisher, outbox: Outbox, event: DomainEvent, failure_message: str
-) -> bool:
-    """Publish ``event`` and take it out of the outbox; on failure log ``failure_message`` and
-    leave it there. Whether it was published."""
-    try:
-        await publisher.publish(event)
-        await outbox.remove([event])
-    except Exception as error:
-        logger.warning(
-            failure_message,
-            extra={"event_id": event.event_id, "type": event.type, "error": type(error).__name__},
-        )
-        return False
-    return True
 
 
 class OutboxRelay:
@@ -86,6 +62,6 @@ class OutboxRelay:
             await self._observer.observe(self._opener(event))
         async with self._slots:
             if not await publish_and_remove(
-                self._publisher, self._outbox, event, "event publication deferred to the sweeper"
+                self._publisher, self._outbox, [event], "event publication deferred to the sweeper"
             ):
                 self.failures += 1
