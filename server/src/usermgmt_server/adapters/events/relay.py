@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
@@ -15,8 +14,6 @@ from usermgmt_server.adapters.events.delivery import (
 )
 from usermgmt_server.domain.events import DomainEvent
 from usermgmt_server.domain.ports import Outbox
-
-logger = logging.getLogger(__name__)
 
 
 class EventObserver(Protocol):
