@@ -26,6 +26,7 @@ locals {
           Sid    = "Table"
           Effect = "Allow"
           Action = [
+            "dynamodb:BatchWriteItem",
             "dynamodb:ConditionCheckItem",
             "dynamodb:DeleteItem",
             "dynamodb:DescribeTable",

@@ -64,7 +64,12 @@ async def pipeline(messaging: AwsClients, topic_arn: str) -> PipelineInfo:
 @pytest.fixture
 def publish(messaging: AwsClients, topic_arn: str) -> Callable[[DomainEvent], Any]:
     """Publish an event to this test's topic exactly as the service does."""
-    return SnsEventPublisher(messaging.sns, topic_arn, AesGcmSealer(os.urandom(32))).publish
+    publisher = SnsEventPublisher(messaging.sns, topic_arn, AesGcmSealer(os.urandom(32)))
+
+    async def publish_one(event: DomainEvent) -> None:
+        assert await publisher.publish([event]) == {}
+
+    return publish_one
 
 
 @pytest.fixture

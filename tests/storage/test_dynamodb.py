@@ -580,7 +580,7 @@ async def test_the_stores_report_unreachable_storage(unreachable: AwsClients) ->
         failures.lock("subject", until=now, hard=False, events=[event]),
         failures.clear_failures("subject", events=[event]),
         outbox.pending(written_before=now, limit=10),
-        outbox.remove(event),
+        outbox.remove([event]),
         outbox.backlog(),
         leases.acquire("lease", "owner", until=now, now=now),
     ]

@@ -60,8 +60,7 @@ async def test_pending_respects_the_limit_and_drains_everything_once(
     while batch := await outbox.pending(written_before=later, limit=7):
         assert len(batch) <= 7
         assert batch == sorted(batch, key=lambda event: (event.time, event.event_id))
-        for event in batch:
-            await outbox.remove(event)
+        await outbox.remove(batch)
         seen += batch
 
     assert len(seen) == len(events)
@@ -72,12 +71,29 @@ async def test_remove_is_idempotent(outbox: Outbox, backend: StorageBackend) -> 
     kept, removed = _spread(backend.clock.now(), 2)
     await _write(backend, [kept, removed])
 
-    await outbox.remove(removed)
-    await outbox.remove(removed)
-    await outbox.remove(make_event("never-written"))
+    await outbox.remove([removed])
+    await outbox.remove([removed, removed, make_event("never-written")])
+    await outbox.remove([])
 
     later = backend.clock.now() + timedelta(days=1)
     assert await outbox.pending(written_before=later, limit=10) == [kept]
+
+
+async def test_remove_takes_more_events_than_one_batch_write_and_skips_gone_ones(
+    outbox: Outbox, backend: StorageBackend
+) -> None:
+    events = _spread(backend.clock.now(), 60, timedelta(milliseconds=10))
+    for start in range(0, len(events), 20):
+        await _write(backend, events[start : start + 20])
+    kept = events[::7]
+    gone = [make_event(unique("gone")) for _ in range(10)]
+    await outbox.remove(events[1:3])  # gone before the big removal names them again
+
+    await outbox.remove([e for e in events if e not in kept] + gone)
+
+    later = backend.clock.now() + timedelta(days=1)
+    assert await outbox.pending(written_before=later, limit=100) == kept
+    assert (await outbox.backlog()).count == len(kept)
 
 
 async def test_backlog_counts_every_shard_and_finds_the_oldest(
@@ -90,6 +106,5 @@ async def test_backlog_counts_every_shard_and_finds_the_oldest(
 
     assert await outbox.backlog() == OutboxBacklog(count=40, oldest=start)
 
-    await outbox.remove(events[0])
-    await outbox.remove(events[1])
+    await outbox.remove(events[:2])
     assert await outbox.backlog() == OutboxBacklog(count=38, oldest=events[2].time)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 import sys
+from collections.abc import Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -33,8 +34,9 @@ from usermgmt_server.adapters.dynamodb.clients import AwsClients, AwsSettings, o
 from usermgmt_server.adapters.dynamodb.repository import DynamoUserRepository
 from usermgmt_server.adapters.dynamodb.resources import create_resources, table_is_reachable
 from usermgmt_server.adapters.events.cloudevents import opened
+from usermgmt_server.adapters.events.delivery import Publisher
 from usermgmt_server.adapters.events.publisher import SnsEventPublisher
-from usermgmt_server.adapters.events.relay import EventObserver, OutboxRelay, Publisher
+from usermgmt_server.adapters.events.relay import EventObserver, OutboxRelay
 from usermgmt_server.adapters.events.sweeper import OutboxSweeper
 from usermgmt_server.adapters.security.access_tokens import JwtAccessTokens
 from usermgmt_server.adapters.security.common_passwords import load_common_passwords
@@ -444,5 +446,5 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 class _NoTopic:
     """Publisher for a server without a topic: refuses, so events wait in the outbox."""
 
-    async def publish(self, event: DomainEvent) -> None:
+    async def publish(self, events: Sequence[DomainEvent]) -> dict[str, str]:
         raise RuntimeError("no SNS topic configured (USERMGMT_TOPIC_ARN)")

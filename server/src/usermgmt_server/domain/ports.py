@@ -225,8 +225,9 @@ class Outbox(Protocol):
         """Up to ``limit`` events written before ``written_before``, oldest first per shard."""
         ...
 
-    async def remove(self, event: DomainEvent) -> None:
-        """Forget a published event (idempotent)."""
+    async def remove(self, events: Sequence[DomainEvent]) -> None:
+        """Forget published events, any number of them (idempotent: events already gone are
+        fine); raises ``StorageUnavailable`` when some could not be removed."""
         ...
 
     async def backlog(self) -> OutboxBacklog:

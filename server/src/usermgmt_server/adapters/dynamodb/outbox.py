@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from usermgmt_server.adapters.dynamodb import codec
+from usermgmt_server.adapters.dynamodb.batch_writes import batch_write
 from usermgmt_server.adapters.dynamodb.codec import Item
 from usermgmt_server.adapters.dynamodb.errors import translate_storage_errors
 from usermgmt_server.domain.events import DomainEvent
@@ -105,12 +106,13 @@ class DynamoOutbox:
         events.sort(key=lambda event: (event.time, event.event_id))
         return events
 
-    async def remove(self, event: DomainEvent) -> None:
-        """Delete the event's item; removing an event that is already gone is fine."""
-        async with translate_storage_errors("remove outbox event"):
-            await self._client.delete_item(
-                TableName=self._table, Key=codec.outbox_key(event, self._shard_count)
-            )
+    async def remove(self, events: Sequence[DomainEvent]) -> None:
+        """Delete the items of ``events`` with ``BatchWriteItem`` (25 a call); removing an
+        event that is already gone, or the same event twice, is fine."""
+        # BatchWriteItem refuses a call that names one key twice.
+        keys = {event.event_id: codec.outbox_key(event, self._shard_count) for event in events}
+        requests = [{"DeleteRequest": {"Key": key}} for key in keys.values()]
+        await batch_write(self._client, self._table, requests, "remove outbox events")
 
     async def backlog(self) -> OutboxBacklog:
         """How many events wait in all shards and the time of the oldest.

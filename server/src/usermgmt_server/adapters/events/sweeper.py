@@ -7,7 +7,7 @@ import logging
 import uuid
 from datetime import timedelta
 
-from usermgmt_server.adapters.events.relay import Publisher, publish_and_remove
+from usermgmt_server.adapters.events.delivery import Publisher, publish_and_remove
 from usermgmt_server.domain.ports import Clock, LeaseStore, Outbox
 
 logger = logging.getLogger(__name__)
@@ -16,9 +16,11 @@ LEASE_NAME = "outbox-sweeper"
 
 
 class OutboxSweeper:
-    """Every ``interval`` the instance holding the lease publishes events older than ``grace``
-    (younger ones are still in the relay's hands) and removes them; it also logs the backlog's
-    size and age. Safe with many instances: only the lease holder sweeps."""
+    """Every ``interval`` the instance holding the lease publishes up to ``batch`` events older
+    than ``grace`` (younger ones are still in the relay's hands), ten per SNS call, and removes
+    them, 25 per DynamoDB call; a failure ends the pass and leaves the rest for the next one.
+    It also logs the backlog's size and age. Safe with many instances: only the lease holder
+    sweeps."""
 
     def __init__(
         self,
@@ -62,15 +64,11 @@ class OutboxSweeper:
         logger.info(
             "outbox backlog", extra={"outbox_backlog": backlog.count, "outbox_age_s": round(age, 3)}
         )
-        published = 0
-        for event in await self._outbox.pending(
-            written_before=now - self._grace, limit=self._batch
-        ):
-            if not await publish_and_remove(
-                self._publisher, self._outbox, event, "outbox publication failed; will retry"
-            ):
-                self.failures += 1
-                break
-            published += 1
+        pending = await self._outbox.pending(written_before=now - self._grace, limit=self._batch)
+        published = await publish_and_remove(
+            self._publisher, self._outbox, pending, "outbox publication failed; will retry"
+        )
+        if published < len(pending):
+            self.failures += 1
         self.published += published
         return published
