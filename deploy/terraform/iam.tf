@@ -26,6 +26,7 @@ locals {
           Sid    = "Table"
           Effect = "Allow"
           Action = [
+            "dynamodb:BatchGetItem",
             "dynamodb:BatchWriteItem",
             "dynamodb:ConditionCheckItem",
             "dynamodb:DeleteItem",
