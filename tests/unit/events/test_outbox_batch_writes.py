@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from usermgmt_server.adapters.dynamodb.batch_writes import WriteRequest, resend_unprocessed
+from usermgmt_server.adapters.dynamodb.batches import WriteRequest, resend_unprocessed
 
 
 def deletes(count: int) -> list[WriteRequest]:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from usermgmt_server.adapters.dynamodb import codec
-from usermgmt_server.adapters.dynamodb.batch_writes import batch_write
+from usermgmt_server.adapters.dynamodb.batches import batch_write
 from usermgmt_server.adapters.dynamodb.codec import Item
 from usermgmt_server.adapters.dynamodb.errors import translate_storage_errors
 from usermgmt_server.domain.events import DomainEvent

@@ -33,8 +33,6 @@ never walks a whole large table.
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +40,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from usermgmt_server.adapters.dynamodb import codec
+from usermgmt_server.adapters.dynamodb.batches import resend_unprocessed
 from usermgmt_server.adapters.dynamodb.codec import Item, ListPosition
 from usermgmt_server.adapters.dynamodb.errors import (
     CONDITION_FAILED,
@@ -489,17 +488,19 @@ class DynamoUserRepository:
             "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#owner": "user_id"},
         }
         items: list[Item] = []
-        for attempt in range(self._transaction_attempts):
-            response = await self._client.batch_get_item(RequestItems={self._table: request})
-            items += response.get("Responses", {}).get(self._table, [])
-            unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
-            if not unprocessed:
-                return items
-            request = unprocessed
-            await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))
-        raise StorageUnavailable(
-            "storage is temporarily unavailable (find account holders: unprocessed keys)"
-        )
+
+        async def send(keys_and_attributes: dict[str, Any]) -> dict[str, Any]:
+            response = await self._client.batch_get_item(
+                RequestItems={self._table: keys_and_attributes}
+            )
+            items.extend(response.get("Responses", {}).get(self._table, []))
+            return dict(response.get("UnprocessedKeys", {}).get(self._table) or {})
+
+        if await resend_unprocessed(send, request, attempts=self._transaction_attempts):
+            raise StorageUnavailable(
+                "storage is temporarily unavailable (find account holders: unprocessed keys)"
+            )
+        return items
 
     async def _missing_or_changed(self, user_id: str) -> UsermgmtError:
         response = await self._client.get_item(

@@ -1,9 +1,10 @@
-"""``BatchWriteItem`` for any number of requests on one table.
+"""Batch calls on one table: ``BatchWriteItem`` for any number of requests, and the resending
+of what a batch call (``BatchWriteItem``, ``BatchGetItem``) leaves unprocessed.
 
-Requests go out 25 at a time (the call's limit), one call after the other. DynamoDB may leave
-part of a call unprocessed (throttling, an internal failure) and says so in the response rather
-than with an error; those requests are sent again after a jittered, growing pause, a bounded
-number of times, and what is still left then is reported as ``StorageUnavailable``.
+Write requests go out 25 at a time (the call's limit), one call after the other. DynamoDB may
+leave part of a batch call unprocessed (throttling, an internal failure) and says so in the
+response rather than with an error; that part is sent again after a jittered, growing pause, a
+bounded number of times, and what is still left then is reported as ``StorageUnavailable``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from usermgmt_server.adapters.dynamodb.errors import translate_storage_errors
 from usermgmt_server.domain.errors import StorageUnavailable
@@ -21,6 +22,8 @@ WRITE_ATTEMPTS = 5
 FIRST_RETRY_DELAY = 0.05
 
 WriteRequest = dict[str, Any]
+# What a batch call is asked, and what it leaves unprocessed (empty when nothing is left).
+Unprocessed = TypeVar("Unprocessed", list[WriteRequest], dict[str, Any])
 
 
 async def batch_write(
@@ -50,15 +53,15 @@ async def batch_write(
 
 
 async def resend_unprocessed(
-    send: Callable[[list[WriteRequest]], Awaitable[list[WriteRequest]]],
-    requests: list[WriteRequest],
+    send: Callable[[Unprocessed], Awaitable[Unprocessed]],
+    requests: Unprocessed,
     *,
     attempts: int = WRITE_ATTEMPTS,
     first_delay: float = FIRST_RETRY_DELAY,
-) -> list[WriteRequest]:
+) -> Unprocessed:
     """Call ``send`` with ``requests``, then with what it returned as unprocessed, at most
     ``attempts`` times in all, pausing up to ``first_delay``, twice that, ... in between;
-    returns what is still unprocessed."""
+    returns what is still unprocessed (empty when nothing is)."""
     left = requests
     for attempt in range(max(1, attempts)):
         if attempt:
@@ -74,6 +77,7 @@ __all__ = [
     "BATCH_WRITE_LIMIT",
     "FIRST_RETRY_DELAY",
     "WRITE_ATTEMPTS",
+    "Unprocessed",
     "batch_write",
     "resend_unprocessed",
 ]
