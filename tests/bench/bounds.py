@@ -157,7 +157,7 @@ async def token_costs(target: str, user_id: str, duration: float) -> dict[str, A
     from usermgmt_server.adapters.security.signing_keys import KeySet, SigningKey
     from usermgmt_server.adapters.security.system import SystemClock
     from usermgmt_server.config import load_settings
-    from usermgmt_server.domain.model import User, UserState
+    from usermgmt_server.domain.accounts import new_account
 
     settings = load_settings(environ=os.environ)
     assert settings.jwt_private_key is not None
@@ -169,21 +169,15 @@ async def token_costs(target: str, user_id: str, duration: float) -> dict[str, A
         ttl=timedelta(seconds=settings.access_token_ttl),
         clock=SystemClock(),
     )
-    now = datetime.now(UTC)
-    user = User(
+    user = new_account(
         user_id=user_id,
+        now=datetime.now(UTC),
         username="u",
-        username_key="u",
         email="",
-        email_key="",
         display_name="",
-        state=UserState.ACTIVE,
-        email_verified=True,
         roles=(),
-        create_time=now,
-        update_time=now,
-        version=1,
         password_hash="",
+        email_verified=True,
     )
     token = tokens.issue(user).token
     server = _per_second(lambda: tokens.verify(token), duration)

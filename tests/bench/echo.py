@@ -15,29 +15,23 @@ import grpc
 from tests.bench.calls import ECHO_METHOD
 from usermgmt.v1 import user_service_pb2
 from usermgmt_server.api.convert import user_to_proto
-from usermgmt_server.domain.model import User, UserState
+from usermgmt_server.domain.accounts import new_account
 
 BANNER = "echo listening on"
 
 
 def typical_response() -> user_service_pb2.GetUserResponse:
     """A GetUserResponse shaped like those of the seeded accounts."""
-    now = datetime.now(UTC)
     name = f"bench-00000-{uuid.uuid4().hex[:6]}"
-    user = User(
+    user = new_account(
         user_id=str(uuid.uuid4()),
+        now=datetime.now(UTC),
         username=name,
-        username_key=name,
         email=f"{name}@example.com",
-        email_key=f"{name}@example.com",
         display_name=name,
-        state=UserState.ACTIVE,
-        email_verified=True,
         roles=(),
-        create_time=now,
-        update_time=now,
-        version=1,
         password_hash="",
+        email_verified=True,
     )
     return user_service_pb2.GetUserResponse(user=user_to_proto(user))
 

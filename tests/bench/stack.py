@@ -24,8 +24,8 @@ from usermgmt_server.adapters.security.access_tokens import JwtAccessTokens
 from usermgmt_server.adapters.security.signing_keys import KeySet, SigningKey
 from usermgmt_server.adapters.security.system import SystemClock
 from usermgmt_server.config import Settings, load_settings
-from usermgmt_server.domain.identifiers import identifier_key
-from usermgmt_server.domain.model import User, UserState
+from usermgmt_server.domain.accounts import new_account
+from usermgmt_server.domain.model import User
 
 SERVER_COMMAND = str(Path(sys.executable).parent / "usermgmt-server")
 FAKE_AWS = {
@@ -170,21 +170,15 @@ def _base_environment() -> dict[str, str]:
 
 
 def _user(username: str, password_hash: str, now: datetime, roles: tuple[str, ...] = ()) -> User:
-    email = f"{username}@example.com"
-    return User(
+    return new_account(
         user_id=str(uuid.uuid4()),
+        now=now,
         username=username,
-        username_key=identifier_key(username),
-        email=email,
-        email_key=identifier_key(email),
+        email=f"{username}@example.com",
         display_name=username,
-        state=UserState.ACTIVE,
-        email_verified=True,
         roles=roles,
-        create_time=now,
-        update_time=now,
-        version=1,
         password_hash=password_hash,
+        email_verified=True,
     )
 
 
